@@ -1,0 +1,56 @@
+"""Entry point: `hipart` and its command groups."""
+
+from __future__ import annotations
+
+import click
+
+from hipart import __version__
+from hipart_cli.common import HipartGroup, pending_command
+
+
+@click.group(name="hipart", cls=HipartGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hipart")
+def cli() -> None:
+    """HiPART toolkit: hierarchical 2D pose densification and 3D lifting for occluded human pose estimation.
+
+    Every command runs with no arguments on the embedded default data and accepts paths to real data
+    (Pose2Mesh Human3.6M, SMPL, VideoPose3D, 3DPW). See README.md for the data layout.
+    """
+
+
+@cli.group(cls=HipartGroup)
+def data() -> None:
+    """Build and inspect the multi-level (17 / 48 / 96 joint) pose dataset."""
+
+
+@cli.group(cls=HipartGroup)
+def train() -> None:
+    """Train the three stages: MSST tokenizer, HiARM densifier, lifter (or all in order)."""
+
+
+@cli.group(cls=HipartGroup)
+def bench() -> None:
+    """Benchmarks: occlusion, speed, ablation, densification, codebooks."""
+
+
+pending_command(cli, "coarsen", "Coarsen a body mesh into 96 fine and 48 dense joints (Heavy Edge Matching).")
+pending_command(data, "build", "Build the multi-level 2D/3D pose dataset from a body-model source and a hierarchy.")
+pending_command(data, "info", "Print a dataset manifest as a table.")
+for _name, _help in (("msst", "Stage 1: multi-scale skeletal tokenizer."), ("hiarm", "Stage 2: autoregressive densifier."),
+                     ("lifter", "Stage 3: 2D-to-3D lifter."), ("all", "All three stages in order, resumable.")):
+    pending_command(train, _name, _help)
+for _name, _help in (("occlusion", "MPJPE under keypoint masking and cropping."), ("speed", "Frames per second."),
+                     ("ablation", "L1/L2/D1/D2 grid: parameters, FLOPs, MPJPE."),
+                     ("densify", "Fine/dense 2D error per action."), ("codebook", "Codebook similarity and usage."),
+                     ("all", "Every benchmark.")):
+    pending_command(bench, _name, _help)
+pending_command(cli, "report", "Collect benchmark tables and plots into one report.")
+pending_command(cli, "demo", "Coarsen, build a small default dataset, train and evaluate: the whole pipeline.")
+
+
+def main() -> None:
+    cli(prog_name="hipart")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Body models (SMPL, and the embedded default) behind one forward interface."""
