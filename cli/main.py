@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from hipart import __version__
+from hipart_cli.coarsen import coarsen
 from hipart_cli.common import HipartGroup, pending_command
 
 
@@ -33,7 +34,7 @@ def bench() -> None:
     """Benchmarks: occlusion, speed, ablation, densification, codebooks."""
 
 
-pending_command(cli, "coarsen", "Coarsen a body mesh into 96 fine and 48 dense joints (Heavy Edge Matching).")
+cli.add_command(coarsen)
 pending_command(data, "build", "Build the multi-level 2D/3D pose dataset from a body-model source and a hierarchy.")
 pending_command(data, "info", "Print a dataset manifest as a table.")
 for _name, _help in (("msst", "Stage 1: multi-scale skeletal tokenizer."), ("hiarm", "Stage 2: autoregressive densifier."),

