@@ -15,14 +15,7 @@ import numpy as np
 from hipart.coarsen.hem import coarsen_exact, coarsen_pose2mesh, mesh_adjacency
 from hipart.coarsen.hierarchy import build_hierarchy
 from hipart.coarsen.sources import load_mesh_source
-
-
-def grid(nx: int = 106, ny: int = 65) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = np.meshgrid(np.arange(nx, dtype=float), np.arange(ny, dtype=float), indexing="ij")
-    verts = np.stack([xs.ravel(), ys.ravel(), np.zeros(nx * ny)], axis=1)
-    idx = np.arange(nx * ny).reshape(nx, ny)
-    a, b, c, d = idx[:-1, :-1].ravel(), idx[1:, :-1].ravel(), idx[:-1, 1:].ravel(), idx[1:, 1:].ravel()
-    return verts, np.concatenate([np.stack([a, b, d], 1), np.stack([a, d, c], 1)])
+from hipart.coarsen.synthetic import grid_mesh
 
 
 def timed(fn, repeats: int) -> float:
@@ -43,7 +36,7 @@ def main() -> None:
         src = load_mesh_source(args.mesh)
         verts, faces, reg, name = src.vertices, src.faces, src.regressor, src.name
     else:
-        (verts, faces), reg, name = grid(), None, "grid 106x65"
+        (verts, faces), reg, name = grid_mesh(106, 65), None, "grid 106x65"
     W = mesh_adjacency(faces, len(verts))
     print(f"mesh: {name}, {len(verts)} vertices, {W.nnz} adjacency non-zeros")
     t_exact = timed(lambda: coarsen_exact(W, (96, 48)), args.repeats)

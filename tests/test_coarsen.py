@@ -10,18 +10,9 @@ from scipy.sparse.csgraph import connected_components
 from formats import make_smpl_arrays, write_smpl_pickle
 from hipart.coarsen.hem import binary_tree_perm, coarsen_exact, coarsen_pose2mesh, contract, hem_matching, mesh_adjacency
 from hipart.coarsen.hierarchy import Hierarchy, build_hierarchy
+from hipart.coarsen.synthetic import grid_mesh
 from hipart.errors import HipartError
 from hipart_cli.main import cli
-
-
-def grid_mesh(nx: int, ny: int) -> tuple[np.ndarray, np.ndarray]:
-    """A triangulated nx x ny vertex grid (two triangles per cell)."""
-    xs, ys = np.meshgrid(np.arange(nx, dtype=float), np.arange(ny, dtype=float), indexing="ij")
-    verts = np.stack([xs.ravel(), ys.ravel(), np.zeros(nx * ny)], axis=1)
-    idx = np.arange(nx * ny).reshape(nx, ny)
-    a, b, c, d = idx[:-1, :-1].ravel(), idx[1:, :-1].ravel(), idx[:-1, 1:].ravel(), idx[1:, 1:].ravel()
-    faces = np.concatenate([np.stack([a, b, d], 1), np.stack([a, d, c], 1)])
-    return verts, faces
 
 
 def capsule_body() -> trimesh.Trimesh:

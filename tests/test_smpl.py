@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from formats import L_ELBOW, L_HAND, L_WRIST, make_smpl_arrays, write_smpl_pickle
+from formats import L_ELBOW, L_HAND, L_WRIST, UnsafeReduce, make_smpl_arrays, write_smpl_pickle
 from hipart.body.smpl import SMPL
 from hipart.data.smpl_model import find_smpl_model, load_joint_regressor, load_smpl_model
 from hipart.errors import HipartError
@@ -103,13 +103,8 @@ def test_bad_smpl_files_are_named(tmp_path):
 
 
 def test_unsafe_pickle_is_refused(tmp_path):
-    class Evil:
-        def __reduce__(self):
-            import os
-            return (os.system, ("echo should-not-run",))
-
     path = tmp_path / "evil.pkl"
-    path.write_bytes(pickle.dumps({"v_template": Evil()}, protocol=2))
+    path.write_bytes(pickle.dumps({"v_template": UnsafeReduce()}, protocol=2))
     with pytest.raises(HipartError, match="refusing to load"):
         load_smpl_model(path)
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from formats import make_3dpw_sequence, write_3dpw_sequence, write_videopose3d
+from formats import UnsafeReduce, make_3dpw_sequence, write_3dpw_sequence, write_videopose3d
 from hipart.data.pw3d import iter_3dpw, load_3dpw_sequence
 from hipart.data.videopose3d import load_positions_2d, load_positions_3d
 from hipart.errors import HipartError
@@ -68,14 +68,8 @@ def test_3dpw_bad_files(tmp_path):
         next(iter_3dpw(tmp_path, "validation"))
 
 
-class _Evil:
-    def __reduce__(self):
-        import os
-        return (os.system, ("echo should-not-run",))
-
-
 def test_npz_with_code_in_an_object_array_is_refused(tmp_path):
     path = tmp_path / "data_3d_h36m.npz"
-    np.savez(path, positions_3d=np.array({"S1": _Evil()}, dtype=object))
+    np.savez(path, positions_3d=np.array({"S1": UnsafeReduce()}, dtype=object))
     with pytest.raises(HipartError, match="refusing to load"):
         load_positions_3d(path)
