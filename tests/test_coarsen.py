@@ -147,6 +147,22 @@ def test_applying_to_another_mesh_fails_clearly():
         hier.pool(np.zeros((2, 99, 3)))
 
 
+def test_bad_hierarchy_files(tmp_path):
+    with pytest.raises(HipartError, match="hierarchy file not found"):
+        Hierarchy.load(tmp_path / "none.npz")
+    (tmp_path / "junk.npz").write_bytes(b"garbage")
+    with pytest.raises(HipartError, match="not a hipart hierarchy file"):
+        Hierarchy.load(tmp_path / "junk.npz")
+    np.savez(tmp_path / "other.npz", levels=np.array([3]))
+    with pytest.raises(HipartError, match="not a hipart hierarchy file"):
+        Hierarchy.load(tmp_path / "other.npz")
+    verts, faces = grid_mesh(5, 5)
+    with pytest.raises(HipartError, match="strictly decreasing"):
+        build_hierarchy(verts, faces, None, (5, 10))
+    with pytest.raises(HipartError, match=r"expected \(17, 25\)"):
+        build_hierarchy(verts, faces, np.zeros((17, 24)), (10, 5))
+
+
 def test_cli_on_smpl_pickle_folder_and_mesh_files(tmp_path):
     folder = tmp_path / "pose2mesh"
     folder.mkdir()

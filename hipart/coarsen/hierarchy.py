@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,7 @@ class Hierarchy:
                     mesh_hash=str(z["mesh_hash"]),
                     num_vertices=len(z["membership_0"]),
                 )
-        except (KeyError, ValueError, OSError) as exc:
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
             raise HipartError(f"{path}: not a hipart hierarchy file ({exc}); recreate it with 'hipart coarsen'") from exc
         summary = path.with_suffix(".json")
         if summary.is_file():
