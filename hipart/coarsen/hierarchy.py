@@ -81,7 +81,9 @@ class Hierarchy:
         vertices = np.asarray(vertices)
         if vertices.shape[-2] != self.num_vertices:
             raise HipartError(f"got {vertices.shape[-2]} vertices; this hierarchy is for {self.num_vertices}")
-        return [np.einsum("kv,...vc->...kc", A.toarray(), vertices) for A in self.assignments]
+        flat = np.moveaxis(vertices, -2, 0).reshape(self.num_vertices, -1)  # (V, batch*3) for a sparse product
+        return [np.moveaxis((A @ flat).reshape(A.shape[0], *vertices.shape[:-2], vertices.shape[-1]), 0, -2)
+                for A in self.assignments]
 
     # ------------------------------------------------------------------ file
     def save(self, path: str | Path) -> Path:

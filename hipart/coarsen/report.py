@@ -12,13 +12,13 @@ from hipart.io import atomic_path
 
 
 def summary_table(hier: Hierarchy) -> pd.DataFrame:
+    """One row per level from the hierarchy's own summary (the same figures as its JSON file)."""
     rows = []
     padded = hier.settings.get("padded_sizes")
-    for i, (m, k) in enumerate(zip(hier.memberships, hier.levels)):
-        sizes = np.bincount(m, minlength=k)
-        row = {"level": ("fine", "dense")[i] if len(hier.levels) == 2 else f"L{i}", "clusters": k,
-               "mean size": round(float(sizes.mean()), 1), "max size": int(sizes.max()),
-               "min size": int(sizes.min()), "size std": round(float(sizes.std()), 1)}
+    for i, level in enumerate(hier.summary()["levels"]):
+        row = {"level": ("fine", "dense")[i] if len(hier.levels) == 2 else f"L{i}", "clusters": level["clusters"],
+               "mean size": level["mean_size"], "max size": level["max_size"], "min size": level["min_size"],
+               "size std": level["size_std"]}
         if padded:
             row["padded size"] = padded[i]
         rows.append(row)
