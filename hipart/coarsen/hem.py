@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse
+from scipy.sparse.csgraph import connected_components
 
 from hipart.errors import HipartError
 
@@ -104,7 +105,7 @@ def coarsen_exact(W: scipy.sparse.csr_matrix, targets: tuple[int, ...]) -> list[
             match = hem_matching(W)
             needed = W.shape[0] - target
             if len(match.pairs) == 0:
-                ncomp = scipy.sparse.csgraph.connected_components(W, directed=False)[0]
+                ncomp = connected_components(W, directed=False)[0]
                 raise HipartError(f"cannot coarsen to {target} clusters: the mesh graph has {ncomp} connected "
                                   "components; merge or remove the loose parts, or ask for at least that many joints")
             pairs = match.pairs

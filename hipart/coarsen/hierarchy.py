@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse.csgraph import connected_components, dijkstra
 
 from hipart import __version__
 from hipart.coarsen.hem import coarsen_exact, coarsen_pose2mesh, mesh_adjacency
@@ -183,7 +183,7 @@ def build_hierarchy(vertices: np.ndarray, faces: np.ndarray, sparse_regressor: n
         raise HipartError(f"levels must be positive and strictly decreasing, got {list(levels)}")
     W = mesh_adjacency(faces, V)
     isolated = int((np.diff(W.indptr) == 0).sum())
-    ncomp = int(scipy.sparse.csgraph.connected_components(W, directed=False)[0])
+    ncomp = int(connected_components(W, directed=False)[0])
     settings: dict[str, Any] = {"levels_requested": list(levels), "compat": compat, "source": source,
                                 "graph_nonzeros": int(W.nnz), "components": ncomp, "isolated_vertices": isolated}
     if compat == "exact":
