@@ -7,8 +7,6 @@ Without --mesh it uses a 106 x 65 triangulated grid (6890 vertices, the SMPL ver
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 
@@ -16,15 +14,7 @@ from hipart.coarsen.hem import coarsen_exact, coarsen_pose2mesh, mesh_adjacency
 from hipart.coarsen.hierarchy import build_hierarchy
 from hipart.coarsen.sources import load_mesh_source
 from hipart.coarsen.synthetic import grid_mesh
-
-
-def timed(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+from _timing import median_time
 
 
 def main() -> None:
@@ -39,9 +29,9 @@ def main() -> None:
         (verts, faces), reg, name = grid_mesh(106, 65), None, "grid 106x65"
     W = mesh_adjacency(faces, len(verts))
     print(f"mesh: {name}, {len(verts)} vertices, {W.nnz} adjacency non-zeros")
-    t_exact = timed(lambda: coarsen_exact(W, (96, 48)), args.repeats)
-    t_compat = timed(lambda: coarsen_pose2mesh(W, (96, 48)), args.repeats)
-    t_full = timed(lambda: build_hierarchy(verts, faces, reg), args.repeats)
+    t_exact = median_time(lambda: coarsen_exact(W, (96, 48)), args.repeats)
+    t_compat = median_time(lambda: coarsen_pose2mesh(W, (96, 48)), args.repeats)
+    t_full = median_time(lambda: build_hierarchy(verts, faces, reg), args.repeats)
     compat = coarsen_pose2mesh(W, (96, 48))
     print(f"exact HEM 96/48:            {t_exact * 1000:8.1f} ms (median of {args.repeats})")
     print(f"compat pose2mesh (9 rounds): {t_compat * 1000:8.1f} ms; padded/real: "
