@@ -7,6 +7,7 @@ import click
 from hipart import __version__
 from hipart_cli.coarsen import coarsen
 from hipart_cli.common import HipartGroup, pending_command
+from hipart_cli.data import data
 
 
 @click.group(name="hipart", cls=HipartGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,11 +21,6 @@ def cli() -> None:
 
 
 @cli.group(cls=HipartGroup)
-def data() -> None:
-    """Build and inspect the multi-level (17 / 48 / 96 joint) pose dataset."""
-
-
-@cli.group(cls=HipartGroup)
 def train() -> None:
     """Train the three stages: MSST tokenizer, HiARM densifier, lifter (or all in order)."""
 
@@ -35,6 +31,7 @@ def bench() -> None:
 
 
 cli.add_command(coarsen)
+cli.add_command(data)
 pending_command(data, "build", "Build the multi-level 2D/3D pose dataset from a body-model source and a hierarchy.")
 pending_command(data, "info", "Print a dataset manifest as a table.")
 for _name, _help in (("msst", "Stage 1: multi-scale skeletal tokenizer."), ("hiarm", "Stage 2: autoregressive densifier."),

@@ -237,3 +237,14 @@ def load_h36m_cameras(path: str | Path | None = None) -> dict[str, tuple[Camera,
             f"{source}: not a Human3.6M calibration file ({exc}); expected keys intrinsics[] and extrinsics{{subject: []}}"
         ) from exc
     return cameras
+
+
+def capture_centre(cameras: tuple[Camera, ...] | list[Camera]) -> np.ndarray:
+    """The world point (mm) closest, in least squares, to every camera's optical axis: where a rig looks."""
+    A, b = np.zeros((3, 3)), np.zeros(3)
+    for cam in cameras:
+        axis = cam.R[2]  # the camera's +z (viewing direction) in world coordinates
+        P = np.eye(3) - np.outer(axis, axis)
+        A += P
+        b += P @ cam.center
+    return np.linalg.solve(A, b)
