@@ -115,3 +115,33 @@ def test_joint_regressor_loader(tmp_path):
     np.testing.assert_array_equal(load_joint_regressor(tmp_path / "J_regressor_h36m_correct.npy", 240), reg)
     with pytest.raises(HipartError, match=r"expected \(17, 6890\)"):
         load_joint_regressor(tmp_path / "J_regressor_h36m_correct.npy", 6890)
+
+
+def test_smpl_body_interface_matches_smpl_and_folds_exactly(model_path):
+    import scipy.sparse
+
+    from hipart.body.smpl import SMPLBody, SMPLPose
+
+    data = load_smpl_model(model_path)
+    rng = np.random.default_rng(1)
+    V = data.num_vertices
+    regressor = rng.uniform(size=(17, V)) * (rng.uniform(size=(17, V)) < 0.05)
+    regressor /= regressor.sum(1, keepdims=True)
+    body = SMPLBody(data, regressor)
+    B = 3
+    pose = SMPLPose(torch.as_tensor(rng.normal(size=(B, 10))), torch.as_tensor(rng.normal(scale=0.4, size=(B, 72))),
+                    torch.as_tensor(rng.normal(size=(B, 3))))
+    out = body.forward(None, pose)
+    ref = SMPL(data, dtype=torch.float64)(betas=pose.betas, pose=pose.pose, trans=pose.trans)
+    assert torch.allclose(out.vertices, ref.vertices * 1000, atol=1e-6)
+    assert torch.allclose(out.joints, torch.as_tensor(regressor) @ ref.vertices * 1000, atol=1e-6)
+    # Fold cluster means (+ the regressor) into the model: equal to skinning the mesh, then pooling.
+    membership = np.arange(V) % 20
+    A = scipy.sparse.csr_matrix((np.full(V, 20 / V), (membership, np.arange(V))), shape=(20, V))
+    A = scipy.sparse.vstack([A, body.sparse_rows]).tocsr()
+    T, features = body.transforms(None, pose)
+    folded = body.skinning().fold(A).apply(T, features)
+    full = body.skinning().apply(T, features)
+    assert torch.allclose(folded, torch.stack([torch.as_tensor(A @ f.numpy()) for f in full]), atol=1e-4)
+    with pytest.raises(HipartError, match="expected \\(17, 240\\)"):
+        SMPLBody(data, np.zeros((17, 10)))

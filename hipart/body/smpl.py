@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import scipy.sparse
 import torch
 from torch import nn
 
-from hipart.body.lbs import axis_angle_to_matrix, lbs
+from hipart.body.base import SkinnedBody, SkinnedRows
+from hipart.body.lbs import axis_angle_to_matrix, kinematic_chain, lbs, pose_features
 from hipart.data.smpl_model import NUM_JOINTS, SMPLModelData
 from hipart.errors import HipartError
 
@@ -70,3 +73,57 @@ class SMPL(nn.Module):
         if trans is not None:
             verts, joints = verts + trans[:, None].to(dtype), joints + trans[:, None].to(dtype)
         return SMPLOutput(verts, joints)
+
+
+@dataclass
+class SMPLPose:
+    """Per-frame SMPL parameters: betas (B, L), axis-angle pose (B, 72) and translation (B, 3) in metres."""
+
+    betas: torch.Tensor
+    pose: torch.Tensor
+    trans: torch.Tensor | None = None
+
+
+class SMPLBody(SkinnedBody):
+    """SMPL behind the SkinnedBody interface (mm). Shape travels per frame in :class:`SMPLPose` (Pose2Mesh fits
+    betas per frame), so ``skinning()`` does not depend on the person; its corrective features are
+    [betas, pose features] and its directions [shapedirs, posedirs]. ``regressor`` (17, V) gives the H36M joints.
+    """
+
+    def __init__(self, data: SMPLModelData, regressor: np.ndarray | None, dtype: torch.dtype = torch.float64) -> None:
+        self.smpl = SMPL(data, dtype=dtype)
+        self.dtype = dtype
+        self.name = f"SMPL ({data.source})"
+        self.faces = np.asarray(data.faces, dtype=np.int64)
+        self.num_vertices = self.num_points = int(data.v_template.shape[0])
+        if regressor is not None and np.shape(regressor) != (17, self.num_vertices):
+            raise HipartError(f"H36M joint regressor has shape {np.shape(regressor)}; expected (17, {self.num_vertices})")
+        self.sparse_rows = scipy.sparse.csr_matrix(regressor if regressor is not None else (17, self.num_vertices))
+        self._skin: SkinnedRows | None = None
+
+    def skinning(self, shape: Any = None) -> SkinnedRows:
+        if self._skin is None:
+            m = self.smpl
+            V, J = self.num_vertices, len(m.parents)
+            dirs = torch.cat([m.shapedirs, m.posedirs], dim=2) * 1000.0
+            index = torch.arange(J).expand(V, J)
+            self._skin = SkinnedRows.from_points(m.v_template * 1000.0, index, m.weights, dirs)
+        return self._skin
+
+    def transforms(self, shape: Any, pose: SMPLPose) -> tuple[torch.Tensor, torch.Tensor]:
+        m = self.smpl
+        rotmats = m.rotations(torch.as_tensor(pose.pose, dtype=self.dtype))
+        B = rotmats.shape[0]
+        betas = torch.as_tensor(pose.betas, dtype=self.dtype)
+        if betas.dim() != 2 or betas.shape[0] != B or betas.shape[1] != m.num_betas:
+            raise HipartError(f"SMPL betas have shape {tuple(betas.shape)}, expected ({B}, {m.num_betas})")
+        rest_joints = m.joint_template + torch.einsum("bl,jcl->bjc", betas, m.joint_shapedirs)
+        _, skin = kinematic_chain(rotmats, rest_joints, m.parents)
+        skin = skin.clone()
+        skin[..., :3, 3] = skin[..., :3, 3] * 1000.0
+        if pose.trans is not None:
+            skin[..., :3, 3] += torch.as_tensor(pose.trans, dtype=self.dtype)[:, None] * 1000.0
+        return skin, torch.cat([betas, pose_features(rotmats)], dim=1)
+
+    def template_vertices(self) -> np.ndarray:
+        return self.smpl.v_template.numpy() * 1000.0
