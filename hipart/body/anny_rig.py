@@ -46,6 +46,7 @@ class AnnyRig:
         heads = rest["bone_heads"].numpy()
         h = lambda label: heads[b.bone(label)]  # noqa: E731
         axes: dict[str, np.ndarray] = {}
+        rest_angle: dict[str, float] = {}  # radians already present in the rest pose, per angle name
         for s in ("L", "R"):
             thigh = _unit(h(f"lowerleg01.{s}") - h(f"upperleg01.{s}"))
             shank = _unit(h(f"foot.{s}") - h(f"lowerleg01.{s}"))
@@ -63,49 +64,44 @@ class AnnyRig:
                                                (f"elbow_{s}", arm, forearm, np.cross(forearm, FRONT))):
                 bend = np.degrees(np.arccos(np.clip(prox @ dist, -1, 1)))
                 axes[name] = _unit(np.cross(prox, dist)) if bend > 2 else -_unit(fallback)
-                axes[f"rest_{name}"] = np.array([bend if bend > 2 else 0.0])
+                rest_angle[name] = np.radians(bend) if bend > 2 else 0.0
             # The rest pose is an A-pose: abduction is measured from the arm hanging straight down.
-            axes[f"rest_abd_{s}"] = np.array([np.degrees(np.arccos(np.clip(-arm[2], -1, 1)))])
+            rest_angle[f"shoulder_abd_{s}"] = float(np.arccos(np.clip(-arm[2], -1, 1)))
         # Soles: the lowest band of rest vertices, skinned like any vertex to find the floor contact per frame.
         z = rest["vertices"][:, 2].numpy()
         sole = np.flatnonzero(z < z.min() + SOLE_BAND_MM)
         select = np.zeros((len(sole), b.num_points))
         select[np.arange(len(sole)), sole] = 1.0
-        setup = {"axes": axes, "soles": b.skinning(key).fold(select)}
+        setup = {"axes": axes, "rest_angle": rest_angle, "soles": b.skinning(key).fold(select)}
         self._cache[key] = setup
         return setup
 
     def rotations(self, motion: Motion, shape: Any = None) -> dict[str, torch.Tensor]:
         """Per driven bone, (T, 3, 3) rotations in world axes at rest."""
-        axes = self._setup(shape)["axes"]
-        a = {k: np.radians(v) for k, v in motion.angles.items()}
+        setup = self._setup(shape)
+        axes = setup["axes"]
+        # Angles relative to the rest pose, radians: what each bone must rotate by.
+        a = {k: np.radians(v) - setup["rest_angle"].get(k, 0.0) for k, v in motion.angles.items()}
 
-        def rot(*terms: tuple[np.ndarray, np.ndarray]) -> torch.Tensor:
+        def rot(*names: str) -> torch.Tensor:
             out = None
-            for axis, angle in terms:  # applied right to left: the last term acts first on the rest bone
-                R = axis_angle_to_matrix(torch.as_tensor(angle[:, None] * axis[None], dtype=self.body.dtype))
+            for name in names:  # applied right to left: the last one acts first on the rest bone
+                R = axis_angle_to_matrix(torch.as_tensor(a[name][:, None] * axes[name][None], dtype=self.body.dtype))
                 out = R if out is None else out @ R
             return out
 
         bones: dict[str, torch.Tensor] = {}
-        trunk = np.stack([a["spine_flex"], a["spine_lat"], a["spine_twist"]], axis=1) / len(SPINE)
-        neck = np.stack([a["neck_flex"], a["neck_lat"], a["neck_twist"]], axis=1) / len(NECK)
-        for label in SPINE:
-            bones[label] = axis_angle_to_matrix(torch.as_tensor(trunk, dtype=self.body.dtype))
-        for label in NECK:
-            bones[label] = axis_angle_to_matrix(torch.as_tensor(neck, dtype=self.body.dtype))
+        for chain, prefix in ((SPINE, "spine"), (NECK, "neck")):  # the bend is shared evenly along the chain
+            rotvec = np.stack([a[f"{prefix}_flex"], a[f"{prefix}_lat"], a[f"{prefix}_twist"]], axis=1) / len(chain)
+            R = axis_angle_to_matrix(torch.as_tensor(rotvec, dtype=self.body.dtype))
+            bones.update({label: R for label in chain})
         for s in ("L", "R"):
-            bones[f"upperleg01.{s}"] = rot((axes[f"hip_flex_{s}"], a[f"hip_flex_{s}"]),
-                                           (axes[f"hip_abd_{s}"], a[f"hip_abd_{s}"]),
-                                           (axes[f"hip_rot_{s}"], a[f"hip_rot_{s}"]))
+            bones[f"upperleg01.{s}"] = rot(f"hip_flex_{s}", f"hip_abd_{s}", f"hip_rot_{s}")
             # Rotating the distal bone about prox x dist by a positive angle bends it further.
-            bones[f"lowerleg01.{s}"] = rot((axes[f"knee_{s}"], a[f"knee_{s}"] - np.radians(axes[f"rest_knee_{s}"][0])))
-            bones[f"foot.{s}"] = rot((axes[f"ankle_{s}"], a[f"ankle_{s}"]))
-            rest_abd = np.radians(axes[f"rest_abd_{s}"][0])
-            bones[f"upperarm01.{s}"] = rot((axes[f"shoulder_flex_{s}"], a[f"shoulder_flex_{s}"]),
-                                           (axes[f"shoulder_abd_{s}"], a[f"shoulder_abd_{s}"] - rest_abd),
-                                           (axes[f"shoulder_rot_{s}"], a[f"shoulder_rot_{s}"]))
-            bones[f"lowerarm01.{s}"] = rot((axes[f"elbow_{s}"], a[f"elbow_{s}"] - np.radians(axes[f"rest_elbow_{s}"][0])))
+            bones[f"lowerleg01.{s}"] = rot(f"knee_{s}")
+            bones[f"foot.{s}"] = rot(f"ankle_{s}")
+            bones[f"upperarm01.{s}"] = rot(f"shoulder_flex_{s}", f"shoulder_abd_{s}", f"shoulder_rot_{s}")
+            bones[f"lowerarm01.{s}"] = rot(f"elbow_{s}")
         return bones
 
     def pose(self, motion: Motion, shape: Any = None, origin: np.ndarray | None = None

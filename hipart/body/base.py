@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import warnings
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,7 @@ class SkinnedRows:
     X0: torch.Tensor  # (n, 4): w·[r, 1]
     D: torch.Tensor | None  # (n, 3, F): w·D, corrective directions, or None
     num_rows: int
+    _Y: torch.Tensor | None = field(default=None, init=False, repr=False)  # apply()'s sparse rest matrix
 
     @classmethod
     def from_points(cls, rest: torch.Tensor, bone_index: torch.Tensor, bone_weight: torch.Tensor,
@@ -71,7 +72,7 @@ class SkinnedRows:
         return rows.contiguous()
 
     def _rest_matrix(self, J: int) -> torch.Tensor:
-        cached = getattr(self, "_Y", None)
+        cached = self._Y
         if cached is None or cached.shape[1] != J * 4:
             cols = (self.bone[:, None] * 4 + torch.arange(4, device=self.bone.device)).reshape(-1)
             rows = self.row[:, None].expand(-1, 4).reshape(-1)
@@ -162,5 +163,5 @@ class SkinnedBody(ABC):
         T, features = self.transforms(shape, pose)
         points = self.skinning(shape).apply(T, features)
         S = _to_torch_sparse(self.sparse_rows, points.dtype, points.device)
-        joints = torch.stack([torch.sparse.mm(S, p) for p in points])
+        joints = torch.stack([torch.sparse.mm(S, p) for p in points])  # per frame: no copy of the whole batch
         return BodyOutput(points[:, : self.num_vertices], joints)

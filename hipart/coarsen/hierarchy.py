@@ -204,19 +204,19 @@ def build_hierarchy(vertices: np.ndarray, faces: np.ndarray, sparse_regressor: n
     else:
         raise HipartError(f"unknown coarsening mode '{compat}'; use exact or pose2mesh")
     template_joints = [assignment_matrix(m, k) @ vertices for m, k in zip(memberships, counts)]
+    template_sparse = None
     if sparse_regressor is not None:
         sparse_regressor = np.asarray(sparse_regressor, dtype=np.float64)
         if sparse_regressor.shape != (17, V):
             raise HipartError(f"joint regressor has shape {sparse_regressor.shape}; expected (17, {V}) for this mesh")
         template_sparse = sparse_regressor @ vertices
-        parts = part_labels(W, vertices, template_sparse, memberships)
     elif sparse_joints is not None:
         template_sparse = np.asarray(sparse_joints, dtype=np.float64)
         if template_sparse.shape != (17, 3) or not np.isfinite(template_sparse).all():
             raise HipartError(f"template sparse joints have shape {template_sparse.shape}; expected finite (17, 3)")
+    if template_sparse is not None:
         parts = part_labels(W, vertices, template_sparse, memberships)
     else:
-        template_sparse = None
         parts = [np.full(k, -1) for k in counts]
     return Hierarchy(levels=counts, memberships=memberships, parts=parts, template_joints=template_joints,
                      sparse_regressor=sparse_regressor, template_sparse=template_sparse,

@@ -148,7 +148,7 @@ def gait(phase: np.ndarray, style: Style) -> dict[str, np.ndarray]:
 def with_walking(base: dict, t: np.ndarray, speed: np.ndarray, style: Style, amount: np.ndarray) -> dict:
     """Blend walking into a base pose by `amount` (0..1) at the gait phase the travelled distance implies."""
     walk = gait(_phase(t, speed, style), style)
-    return {**base, **_blend(base, {**base, **walk}, np.asarray(amount, dtype=np.float64))}
+    return _blend(base, {**base, **walk}, np.asarray(amount, dtype=np.float64))
 
 
 def walk_loop(rng: np.random.Generator, t: np.ndarray, speed: np.ndarray,
@@ -225,7 +225,7 @@ def _blend(a: dict, b: dict, w: np.ndarray) -> dict:
     return {n: (1 - w) * a.get(n, NEUTRAL.get(n, 0.0)) + w * b.get(n, NEUTRAL.get(n, 0.0)) for n in names}
 
 
-def _hand_to(side, t, act, flex, abd, elbow, base=None):
+def _hand_to(side, act, flex, abd, elbow, base=None):
     base = base or {}
     return {f"shoulder_flex_{side}": base.get("flex", 5) * (1 - act) + flex * act,
             f"shoulder_abd_{side}": base.get("abd", 8) * (1 - act) + abd * act,
@@ -237,8 +237,8 @@ def act_directions(rng, t, style):
     h = style.handed
     point = episodes(rng, t, (1.0, 2.5), (1.5, 4.0))
     a = _merge(_standing(rng, t, style),
-               _hand_to(h, t, point, 75 + smooth_noise(rng, t, 15), 25 + smooth_noise(rng, t, 15), 10),
-               _hand_to(_other(h), t, 0.3 * episodes(rng, t, (1, 2), (3, 6)), 40, 15, 60))
+               _hand_to(h, point, 75 + smooth_noise(rng, t, 15), 25 + smooth_noise(rng, t, 15), 10),
+               _hand_to(_other(h), 0.3 * episodes(rng, t, (1, 2), (3, 6)), 40, 15, 60))
     a["spine_twist"] = a["spine_twist"] + 15 * point * np.sign(rng.uniform(-1, 1))
     return a, xy, yaw
 
@@ -249,7 +249,7 @@ def act_discussion(rng, t, style):
     for s in SIDES:
         g = episodes(rng, t, (1.0, 3.0), (0.5, 2.0), ramp=0.4)
         beat = np.sin(2 * np.pi * t * style.tempo * rng.uniform(0.8, 1.6) + rng.uniform(0, 6))
-        a.update(_hand_to(s, t, g, 35 + 15 * beat, 20 + 10 * beat, 85 + 20 * beat))
+        a.update(_hand_to(s, g, 35 + 15 * beat, 20 + 10 * beat, 85 + 20 * beat))
     a["neck_flex"] = a["neck_flex"] + 8 * np.sin(2 * np.pi * t * 0.7 * style.tempo)
     return a, xy, yaw
 
@@ -258,7 +258,7 @@ def act_eating(rng, t, style):
     xy, yaw = standing_path(rng, t, drift=30, turns=0.2)
     h = style.handed
     bite = np.clip(np.sin(2 * np.pi * t * style.tempo / rng.uniform(3.0, 5.0)) * 1.6, 0, 1)
-    a = _merge(_seated(rng, t, style), _hand_to(h, t, bite, 55, 20, 135, base={"flex": 30, "abd": 12, "elbow": 75}))
+    a = _merge(_seated(rng, t, style), _hand_to(h, bite, 55, 20, 135, base={"flex": 30, "abd": 12, "elbow": 75}))
     a["neck_flex"] = a["neck_flex"] + 12 * bite
     return a, xy, yaw, np.ones_like(t, dtype=bool)
 
@@ -274,7 +274,7 @@ def act_greeting(rng, t, style):
     wave = episodes(rng, t, (1.5, 3.0), (2.0, 4.0)) * (1 - walk)
     osc = np.sin(2 * np.pi * 2.0 * style.tempo * t)
     a = _merge(with_walking(_standing(rng, t, style), t, speed, style, walk),
-               _hand_to(h, t, wave, 20 + 10 * osc * wave, 120, 70 + 30 * osc))
+               _hand_to(h, wave, 20 + 10 * osc * wave, 120, 70 + 30 * osc))
     return a, xy, yaw
 
 
@@ -286,7 +286,7 @@ def act_phoning(rng, t, style):
     h = style.handed
     a = _merge(with_walking(_standing(rng, t, style), t, speed, style, walk / 0.6 * 0.7),
                _arm(h, 35 + smooth_noise(rng, t, 5), 35 + smooth_noise(rng, t, 5), 138, 20),
-               _hand_to(_other(h), t, episodes(rng, t, (1, 3), (2, 4)), 30, 15, 80))
+               _hand_to(_other(h), episodes(rng, t, (1, 3), (2, 4)), 30, 15, 80))
     a["neck_lat"] = np.full_like(t, 10.0 if h == "R" else -10.0)
     return a, xy, yaw
 
@@ -297,7 +297,7 @@ def act_photo(rng, t, style):
     crouch = np.clip(smooth_noise(rng, t, 1.0, (5, 10)), 0, 1) * 45
     a = _standing(rng, t, style)
     for s in SIDES:
-        a.update(_hand_to(s, t, shoot, 70, 25, 125))
+        a.update(_hand_to(s, shoot, 70, 25, 125))
         a[f"knee_{s}"] = a[f"knee_{s}"] + crouch
         a[f"hip_flex_{s}"] = a[f"hip_flex_{s}"] + 0.6 * crouch
         a[f"ankle_{s}"] = -0.4 * crouch
@@ -330,7 +330,7 @@ def act_purchases(rng, t, style):
     speed = style.speed * 0.7 * walk
     xy, yaw = walk_loop(rng, t, speed)
     a = _merge(with_walking(_standing(rng, t, style), t, speed, style, walk),
-               _hand_to(style.handed, t, reach, 80, 20, 15))
+               _hand_to(style.handed, reach, 80, 20, 15))
     a["spine_flex"] = a["spine_flex"] + 45 * reach
     for s in SIDES:
         a[f"knee_{s}"] = a[f"knee_{s}"] + 20 * reach
@@ -343,7 +343,7 @@ def act_sitting(rng, t, style):
     a = _seated(rng, t, style)
     lean = episodes(rng, t, (2.0, 5.0), (3.0, 6.0))
     a["spine_flex"] = a["spine_flex"] + 20 * lean
-    a.update(_hand_to(style.handed, t, episodes(rng, t, (1, 3), (2, 5)), 45, 20, 100,
+    a.update(_hand_to(style.handed, episodes(rng, t, (1, 3), (2, 5)), 45, 20, 100,
                       base={"flex": 25, "abd": 10, "elbow": 60}))
     return a, xy, yaw, np.ones_like(t, dtype=bool)
 
@@ -361,7 +361,7 @@ def act_smoking(rng, t, style):
     xy, yaw = standing_path(rng, t, drift=200, turns=0.6)
     h = style.handed
     puff = np.clip(np.sin(2 * np.pi * t * style.tempo / rng.uniform(5.0, 8.0)) * 2.0 - 0.6, 0, 1)
-    a = _merge(_standing(rng, t, style), _hand_to(h, t, puff, 50, 25, 140, base={"flex": 15, "abd": 15, "elbow": 80}))
+    a = _merge(_standing(rng, t, style), _hand_to(h, puff, 50, 25, 140, base={"flex": 15, "abd": 15, "elbow": 80}))
     a["neck_flex"] = a["neck_flex"] - 8 * puff
     return a, xy, yaw
 
@@ -371,7 +371,7 @@ def act_waiting(rng, t, style):
     folded = episodes(rng, t, (3.0, 6.0), (2.0, 5.0), ramp=0.8)
     a = _standing(rng, t, style)
     for s in SIDES:
-        a.update(_hand_to(s, t, folded, 40, 12, 125))
+        a.update(_hand_to(s, folded, 40, 12, 125))
     a["neck_twist"] = a["neck_twist"] * 1.5
     return a, xy, yaw
 

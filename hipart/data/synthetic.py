@@ -81,6 +81,7 @@ class SyntheticH36M:
         self.actions = H36M_ACTIONS
         self.subactions = SUBACTIONS
         self.fps = FPS
+        self._joint_rows: dict[str, SkinnedRows] = {}
 
     @cached_property
     def _cameras(self) -> dict[str, tuple[Camera, ...]]:
@@ -116,7 +117,9 @@ class SyntheticH36M:
 
     def joints_world(self, seq: Sequence) -> torch.Tensor:
         """The 17 Human3.6M joints (T, 17, 3), world mm, through the folded fast path."""
-        return self.rows(seq.subject, self.body.sparse_rows).apply(seq.transforms)
+        if seq.subject not in self._joint_rows:  # folded once per subject, reused by every sequence
+            self._joint_rows[seq.subject] = self.rows(seq.subject, self.body.sparse_rows)
+        return self._joint_rows[seq.subject].apply(seq.transforms)
 
     def vertices_world(self, seq: Sequence, frames: np.ndarray | None = None) -> torch.Tensor:
         """Full meshes (F, V, 3), world mm, for chosen frames (all by default)."""
