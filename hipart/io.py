@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from hipart.errors import HipartError
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -17,8 +19,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     The temporary name keeps the final suffix so that libraries which append one (numpy) do not.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    if path.is_dir():
+        raise HipartError(f"{path} is a folder; give a file name to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as exc:  # a read-only place, a file where a folder should be, no permission
+        raise HipartError(f"{path}: cannot write there ({exc.strerror or exc}); choose another output path") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:

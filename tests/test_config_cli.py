@@ -79,3 +79,15 @@ def test_setup_cfg_lists_every_package():
     listed = set(cfg["options"]["packages"].split())
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "hipart").rglob("__init__.py")}
     assert listed == found | {"hipart_cli"}
+
+
+def test_unwritable_output_is_a_one_line_error(tmp_path):
+    from hipart.io import write_text_atomic
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(HipartError, match="cannot write there"):
+        write_text_atomic(blocker / "out.txt", "y")  # a file stands where the folder should be
+    with pytest.raises(HipartError, match="is a folder"):
+        write_text_atomic(tmp_path, "y")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]

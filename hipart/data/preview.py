@@ -35,6 +35,9 @@ def preview_sheet(capture: SyntheticH36M, out: str | Path, subject: str = "S1", 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise HipartError(f"{out}: the preview is a PNG; give a file name ending in .png")
     actions = tuple(actions or capture.actions)
     unknown = [a for a in actions if a not in capture.actions]
     if unknown:
@@ -74,7 +77,6 @@ def preview_sheet(capture: SyntheticH36M, out: str | Path, subject: str = "S1", 
             ax.set_title(f"frame {f}", fontsize=6)
     fig.suptitle(f"synthetic default data (Anny), {subject}, camera {cam.id}, subaction {subaction}", fontsize=8)
     fig.tight_layout()
-    out = Path(out)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=110)
     plt.close(fig)
