@@ -34,3 +34,84 @@ def preview(out: Path, subject: str, camera: int, frames_per_action: int, action
     capture = SyntheticH36M(frames=length, seed=seed)
     path = preview_sheet(capture, out, subject, camera, frames_per_action, actions or None)
     click.echo(f"preview: {path}")
+
+
+@data.command("build")
+@click.option("--config", "config_name", default="paper", show_default=True,
+              help="Preset (tiny, demo, paper) or YAML file; its 'data' section sets the defaults below.")
+@click.option("--source", default=None,
+              help="'default' (the embedded Anny capture) or a Pose2Mesh data folder (Human36M annotations, SMPL "
+                   "neutral pickle, J_regressor_h36m_correct.npy). Default: the config's data.source.")
+@click.option("--hierarchy", type=click.Path(path_type=Path), default=None,
+              help="Hierarchy from 'hipart coarsen' (.npz). Default: coarsen the source's template now.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder. Default: data/default or data/pose2mesh.")
+@click.option("--frames-per-action", type=int, default=None,
+              help="Embedded capture: frames generated per subject/action/subaction at 50 fps (paper preset 1000).")
+@click.option("--train-stride", type=int, default=None, help="Keep every n-th frame of the training subjects.")
+@click.option("--test-stride", type=int, default=None, help="Keep every n-th frame of the test subjects.")
+@click.option("--shard-size", type=int, default=None, help="At most this many frames per shard file.")
+@click.option("--distortion/--no-distortion", default=None,
+              help="Project with the cameras' lens distortion (Pose2Mesh: never).")
+@click.option("--sparse-from", type=click.Choice(["joints", "regressor"]), default=None,
+              help="Pose2Mesh: X_s from the H36M 3D joints or from the regressor on the SMPL mesh.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Worker processes (each loads the body model; 1 uses every core through torch threads).")
+@click.option("--full-mesh", is_flag=True,
+              help="Skin every mesh vertex and pool afterwards (the slow reference path) instead of the fast path.")
+@click.option("--force", is_flag=True, help="Delete a finished or unfinished build in --out and start over.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def build(config_name: str, source: str | None, hierarchy: Path | None, out: Path | None,
+          frames_per_action: int | None, train_stride: int | None, test_stride: int | None, shard_size: int | None,
+          distortion: bool | None, sparse_from: str | None, workers: int, full_mesh: bool, force: bool,
+          quiet: bool) -> None:
+    """Build the multi-level dataset: 17 sparse, 48 dense and 96 fine joints per frame and camera, in camera
+    space (mm) and pixels, as checksummed shards plus manifest.json. An interrupted build resumes when rerun with
+    the same settings."""
+    import time
+
+    from hipart.config import load_config
+    from hipart.data.build import build_dataset
+    from hipart.data.info import summary_lines
+    from hipart.data.prepare import default_out, make_source
+
+    overrides: dict = {k: v for k, v in {
+        "frames_per_action": frames_per_action, "train_stride": train_stride, "test_stride": test_stride,
+        "shard_size": shard_size, "distortion": distortion, "sparse_from": sparse_from}.items() if v is not None}
+    if source is not None:
+        overrides.update({"source": "default", "path": ""} if source == "default" else
+                         {"source": "pose2mesh", "path": source})
+    cfg = load_config(config_name, {"data": overrides})
+    out = out if out is not None else default_out(cfg)
+    src = make_source(cfg, hierarchy, log=click.echo)
+    start = time.perf_counter()
+    manifest = build_dataset(src, out, workers=workers, force=force, fast=not full_mesh, progress=not quiet,
+                             log=click.echo)
+    seconds = time.perf_counter() - start
+    for line in summary_lines(manifest):
+        click.echo(line)
+    click.echo(f"dataset: {out} ({seconds:.1f} s)")
+
+
+@data.command("info")
+@click.argument("folder", type=click.Path(path_type=Path), default=Path("data/default"))
+@click.option("--verify", is_flag=True, help="Also check every shard's size and sha256 against the manifest.")
+def info(folder: Path, verify: bool) -> None:
+    """Print a dataset's manifest: source, levels, sizes, and frames per split, subject and action."""
+    import pandas as pd
+
+    from hipart.data.dataset import load_manifest, verify_shards
+    from hipart.data.info import frames_table, summary_lines
+    from hipart.errors import HipartError
+
+    manifest = load_manifest(folder)
+    for line in summary_lines(manifest):
+        click.echo(line)
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        click.echo(frames_table(manifest).to_string())
+    if verify:
+        bad = verify_shards(folder, manifest["shards"])
+        if bad:
+            raise HipartError(f"{len(bad)} bad shard(s) in {folder}, first: {bad[0]}; rebuild with "
+                              "'hipart data build --force'")
+        click.echo(f"verified: all {len(manifest['shards'])} shards match their sha256")

@@ -32,8 +32,6 @@ def bench() -> None:
 
 cli.add_command(coarsen)
 cli.add_command(data)
-pending_command(data, "build", "Build the multi-level 2D/3D pose dataset from a body-model source and a hierarchy.")
-pending_command(data, "info", "Print a dataset manifest as a table.")
 for _name, _help in (("msst", "Stage 1: multi-scale skeletal tokenizer."), ("hiarm", "Stage 2: autoregressive densifier."),
                      ("lifter", "Stage 3: 2D-to-3D lifter."), ("all", "All three stages in order, resumable.")):
     pending_command(train, _name, _help)

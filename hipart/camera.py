@@ -133,6 +133,21 @@ def image_coordinates(x: torch.Tensor, w: float, h: float) -> torch.Tensor:
     return (x + _like([1.0, h / w], x)) * w / 2
 
 
+def normalize_pixels(x: Array, image_size: Array) -> Array:
+    """normalize_screen_coordinates per frame: pixels (..., J, 2) with image sizes (..., 2) as (width, height).
+
+    ``x / w * 2 - [1, h / w]`` equals ``(2 x - (w, h)) / w``.
+    """
+    size = image_size[..., None, :]
+    return (2 * x - size) / size[..., :1]
+
+
+def denormalize_pixels(x: Array, image_size: Array) -> Array:
+    """Inverse of normalize_pixels."""
+    size = image_size[..., None, :]
+    return (x * size[..., :1] + size) / 2
+
+
 # ---------------------------------------------------------------- the camera object
 
 

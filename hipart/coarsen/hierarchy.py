@@ -69,6 +69,19 @@ class Hierarchy:
             out.append(parent)
         return out
 
+    def content_hash(self) -> str:
+        """sha256 of what a model depends on: the mesh, the cluster memberships and the part labels.
+
+        Unlike the file's bytes (compressed npz carries timestamps) it is the same for every save of one hierarchy;
+        datasets and checkpoints record it so that mixing hierarchies is caught.
+        """
+        h = hashlib.sha256(self.mesh_hash.encode())
+        h.update(np.asarray(self.levels, dtype=np.int64).tobytes())
+        for m, p in zip(self.memberships, self.parts):
+            h.update(np.ascontiguousarray(m, dtype=np.int64).tobytes())
+            h.update(np.ascontiguousarray(p, dtype=np.int64).tobytes())
+        return h.hexdigest()
+
     def check_mesh(self, faces: np.ndarray, num_vertices: int, what: str = "mesh") -> None:
         got = topology_hash(faces, num_vertices)
         if got != self.mesh_hash:

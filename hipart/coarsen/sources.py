@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hipart.data.smpl_model import find_smpl_model, load_joint_regressor, load_smpl_model
+from hipart.data.smpl_model import SMPLModelData, find_smpl_model, load_joint_regressor, load_smpl_model
 from hipart.errors import HipartError
 
 MESH_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
@@ -62,7 +62,10 @@ def _with_regressor(name: str, vertices: np.ndarray, faces: np.ndarray, regresso
     return MeshSource(name, vertices, faces, reg)
 
 
-def _pose2mesh_source(folder: Path, joints_regressor: str | Path | None) -> MeshSource:
+def pose2mesh_model(folder: str | Path, joints_regressor: str | Path | None = None
+                    ) -> tuple[SMPLModelData, np.ndarray]:
+    """The neutral SMPL model and the (17, 6890) H36M regressor found below a Pose2Mesh data folder."""
+    folder = Path(folder)
     model = load_smpl_model(find_smpl_model(folder, "neutral"))
     if joints_regressor is None:
         hits = sorted(folder.rglob(H36M_REGRESSOR))
@@ -70,4 +73,9 @@ def _pose2mesh_source(folder: Path, joints_regressor: str | Path | None) -> Mesh
             raise HipartError(f"{folder}: no {H36M_REGRESSOR} below this folder; copy it from Pose2Mesh's data "
                               "or pass --joints-regressor")
         joints_regressor = hits[0]
-    return _with_regressor(f"SMPL ({Path(model.source).name})", model.v_template * 1000.0, model.faces, joints_regressor)
+    return model, load_joint_regressor(joints_regressor, model.num_vertices)
+
+
+def _pose2mesh_source(folder: Path, joints_regressor: str | Path | None) -> MeshSource:
+    model, regressor = pose2mesh_model(folder, joints_regressor)
+    return MeshSource(f"SMPL ({Path(model.source).name})", model.v_template * 1000.0, model.faces, regressor)

@@ -82,6 +82,15 @@ class Motion:
     def num_frames(self) -> int:
         return len(self.yaw)
 
+    def take(self, frames: np.ndarray) -> "Motion":
+        """The motion at chosen frame indices only (posing is per frame, so a subsample costs only its frames)."""
+        idx = np.asarray(frames, dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.num_frames):
+            raise HipartError(f"frame indices must lie in [0, {self.num_frames}); got {idx.min()}..{idx.max()}")
+        seated = self.seated[idx] if len(self.seated) else self.seated
+        return Motion(self.action, {k: v[idx] for k, v in self.angles.items()}, self.root_xy[idx], self.yaw[idx],
+                      self.fps, seated)
+
 
 # -- building blocks -----------------------------------------------------------------------------------------
 def smooth_noise(rng: np.random.Generator, t: np.ndarray, amplitude: float, period: tuple[float, float] = (2.0, 8.0),

@@ -106,8 +106,11 @@ class SyntheticH36M:
         seed = motion_seed(subject, action, subaction, self.seed)
         return generate_motion(action, self.subjects[subject].style, self.frames, seed)
 
-    def sequence(self, subject: str, action: str, subaction: int) -> Sequence:
+    def sequence(self, subject: str, action: str, subaction: int, frames: np.ndarray | None = None) -> Sequence:
+        """Posed sequence; ``frames`` (indices into the full sequence) poses only those frames."""
         motion = self.motion(subject, action, subaction)
+        if frames is not None:
+            motion = motion.take(frames)
         pose, T = self.rig.pose(motion, self.subjects[subject].phenotype, self.centre(subject))
         return Sequence(subject, action, subaction, motion, pose, T)
 
