@@ -45,7 +45,7 @@ def preview(out: Path, subject: str, camera: int, frames_per_action: int, action
 @click.option("--hierarchy", type=click.Path(path_type=Path), default=None,
               help="Hierarchy from 'hipart coarsen' (.npz). Default: coarsen the source's template now.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Dataset folder. Default: data/default or data/pose2mesh.")
+              help="Dataset folder. Default: data/<source>-<config name>, e.g. data/default-paper.")
 @click.option("--frames-per-action", type=int, default=None,
               help="Embedded capture: frames generated per subject/action/subaction at 50 fps (paper preset 1000).")
 @click.option("--train-stride", type=int, default=None, help="Keep every n-th frame of the training subjects.")
@@ -94,7 +94,7 @@ def build(config_name: str, source: str | None, hierarchy: Path | None, out: Pat
 
 
 @data.command("info")
-@click.argument("folder", type=click.Path(path_type=Path), default=Path("data/default"))
+@click.argument("folder", type=click.Path(path_type=Path), default=Path("data/default-paper"))
 @click.option("--verify", is_flag=True, help="Also check every shard's size and sha256 against the manifest.")
 def info(folder: Path, verify: bool) -> None:
     """Print a dataset's manifest: source, levels, sizes, and frames per split, subject and action."""

@@ -8,6 +8,7 @@ from hipart import __version__
 from hipart_cli.coarsen import coarsen
 from hipart_cli.common import HipartGroup, pending_command
 from hipart_cli.data import data
+from hipart_cli.train import train
 
 
 @click.group(name="hipart", cls=HipartGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,18 +22,14 @@ def cli() -> None:
 
 
 @cli.group(cls=HipartGroup)
-def train() -> None:
-    """Train the three stages: MSST tokenizer, HiARM densifier, lifter (or all in order)."""
-
-
-@cli.group(cls=HipartGroup)
 def bench() -> None:
     """Benchmarks: occlusion, speed, ablation, densification, codebooks."""
 
 
 cli.add_command(coarsen)
 cli.add_command(data)
-for _name, _help in (("msst", "Stage 1: multi-scale skeletal tokenizer."), ("hiarm", "Stage 2: autoregressive densifier."),
+cli.add_command(train)
+for _name, _help in (("hiarm", "Stage 2: autoregressive densifier."),
                      ("lifter", "Stage 3: 2D-to-3D lifter."), ("all", "All three stages in order, resumable.")):
     pending_command(train, _name, _help)
 for _name, _help in (("occlusion", "MPJPE under keypoint masking and cropping."), ("speed", "Frames per second."),

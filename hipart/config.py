@@ -47,6 +47,11 @@ class MSSTConfig:
     dim: int = 128  # D1
     tokens_per_part: int = 3  # r dense tokens per sparse token
     part_masked: bool = True  # joint-axis projection reads only the part's joints
+    token_hidden: int = 64  # token-mixing MLP width (PCT's token_inter_dim); our choice where the paper is silent
+    channel_ratio: int = 2  # channel-mixing MLP width = channel_ratio * dim; our choice
+    decoder_blocks: int = 1  # mixer blocks in each decoder; our choice
+    dead_threshold: float = 1.0  # a code chosen fewer times than this between two checks is restarted
+    restart_every: int = 100  # iterations between dead-code checks
     codebook_size_sparse: int = 1024
     codebook_size_dense: int = 1024
     ema_decay: float = 0.99

@@ -18,3 +18,37 @@ def capture(anny_body):
     from hipart.data.synthetic import SyntheticH36M
 
     return SyntheticH36M(anny_body, frames=250)
+
+
+@pytest.fixture(scope="session")
+def anny_hierarchy(anny_body):
+    from hipart.coarsen.hierarchy import build_hierarchy
+
+    return build_hierarchy(anny_body.template_vertices(), anny_body.faces, None, (96, 48),
+                           sparse_joints=anny_body.template_sparse())
+
+
+@pytest.fixture(scope="session")
+def tiny_capture(anny_body):
+    from hipart.data.synthetic import SyntheticH36M
+
+    return SyntheticH36M(anny_body, frames=8)
+
+
+def tiny_source(hier, capture, **data):
+    """The default capture with the tiny preset's data settings (plus overrides), reusing a built capture."""
+    from hipart.config import load_config
+    from hipart.data.sources import SyntheticSource
+
+    cfg = load_config("tiny", {"data": data})
+    return SyntheticSource(hier, cfg.data, seed=cfg.seed, capture=capture)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory, anny_hierarchy, tiny_capture):
+    """The tiny preset's default dataset (4,800 train / 960 test images), built once per test session."""
+    from hipart.data.build import build_dataset
+
+    out = tmp_path_factory.mktemp("ds") / "tiny"
+    build_dataset(tiny_source(anny_hierarchy, tiny_capture), out, progress=False, log=lambda m: None)
+    return out

@@ -10,6 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from conftest import tiny_source
 from formats import make_smpl_arrays, write_pose2mesh_annotations, write_smpl_pickle
 from hipart.coarsen.hierarchy import build_hierarchy
 from hipart.config import load_config
@@ -22,33 +23,8 @@ from hipart.errors import HipartError
 from hipart_cli.main import cli
 
 
-@pytest.fixture(scope="session")
-def anny_hierarchy(anny_body):
-    return build_hierarchy(anny_body.template_vertices(), anny_body.faces, None, (96, 48),
-                           sparse_joints=anny_body.template_sparse())
-
-
-@pytest.fixture(scope="session")
-def tiny_capture(anny_body):
-    from hipart.data.synthetic import SyntheticH36M
-
-    return SyntheticH36M(anny_body, frames=8)
-
-
-def tiny_source(hier, capture, **data):
-    cfg = load_config("tiny", {"data": data})
-    return SyntheticSource(hier, cfg.data, seed=cfg.seed, capture=capture)
-
-
 def all_bytes(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): file_sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="session")
-def tiny_dataset(tmp_path_factory, anny_hierarchy, tiny_capture):
-    out = tmp_path_factory.mktemp("ds") / "tiny"
-    build_dataset(tiny_source(anny_hierarchy, tiny_capture), out, progress=False, log=lambda m: None)
-    return out
 
 
 # ---------------------------------------------------------------- fast path

@@ -12,7 +12,8 @@ from hipart.errors import HipartError
 
 
 def default_out(cfg: Config) -> Path:
-    return Path("data") / ("default" if cfg.data.source == "default" else "pose2mesh")
+    """Where a config's dataset goes by default: data/<source>-<config name>, e.g. data/default-demo."""
+    return Path("data") / f"{cfg.data.source}-{cfg.name}"
 
 
 def source_hierarchy(cfg: Config, hierarchy: str | Path | None, log: Callable[[str], None] = print) -> Hierarchy:
