@@ -183,7 +183,7 @@ def test_training_writes_checkpoint_metrics_and_summary(trained, tiny_dataset):
 
 
 def test_resume_repeats_the_uninterrupted_run(trained, tiny_dataset, tmp_path, monkeypatch):
-    import hipart.training.msst as trainer
+    import hipart.training.engine as trainer
 
     out, _ = trained
     cfg = load_config("tiny")

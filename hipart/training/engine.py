@@ -1,11 +1,14 @@
 """What every training stage shares: device and DistributedDataParallel set-up (torchrun), seeding, the warm-up +
-cosine schedule, batches over in-memory tensors, atomic checkpoints and the per-epoch metrics CSV."""
+cosine schedule, batches over in-memory tensors, atomic checkpoints, the per-epoch metrics CSV and the epoch loop
+itself (:func:`fit`)."""
 
 from __future__ import annotations
 
 import math
 import os
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -14,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
+from tqdm import tqdm
 
 from hipart.device import pick_device
 from hipart.errors import HipartError
@@ -101,6 +105,11 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
         torch.save(payload, tmp)
 
 
+def check_run_folder(out: Path, resume: bool, force: bool) -> None:
+    if (out / "checkpoint.pt").exists() and not (resume or force):
+        raise HipartError(f"{out / 'checkpoint.pt'} exists; pass --resume to continue it or --force to train again")
+
+
 def load_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
@@ -122,3 +131,90 @@ def write_metrics(path: str | Path, rows: list[dict[str, Any]]) -> None:
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+
+
+@dataclass
+class Stage:
+    """One stage's training, as the generic loop (:func:`fit`) needs it."""
+
+    kind: str  # "msst", "hiarm", ...
+    model: torch.nn.Module  # the core model, already on the device
+    num_items: int
+    epochs: int
+    batch_size: int
+    seed: int
+    step: Callable[[torch.nn.Module, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]  # (ddp model, indices)
+    evaluate: Callable[[torch.nn.Module], dict[str, float]]  # main process, after each epoch
+    describe: Callable[[dict[str, Any]], str]  # one log line from an epoch's metrics row
+    payload: Callable[[], dict[str, Any]]  # checkpoint fields beyond the training state
+    before_epoch: Callable[[torch.nn.Module], None] = lambda model: None
+    epoch_extras: Callable[[torch.nn.Module], dict[str, Any]] = lambda model: {}
+
+
+def resume_state(ckpt_path: Path, kind: str, model: torch.nn.Module, model_args: dict[str, Any],
+                 hierarchy_hash: str, config_name: str) -> dict[str, Any] | None:
+    """The checkpoint to continue (its weights loaded into ``model``), or None if it has finished training."""
+    ckpt = load_checkpoint(ckpt_path, kind)
+    if ckpt["hierarchy_hash"] != hierarchy_hash:
+        raise HipartError(f"{ckpt_path} was trained with another hierarchy than this dataset's; use --force to retrain")
+    if ckpt["model_args"] != model_args:
+        raise HipartError(f"{ckpt_path} was made with other model settings than config '{config_name}'; use the "
+                          "checkpoint's config or --force")
+    if ckpt["finished"]:
+        return None
+    model.load_state_dict(ckpt["model"])
+    return ckpt
+
+
+def fit(stage: Stage, rt: Runtime, out: Path, lr: float, weight_decay: float, schedule: Callable[..., Any],
+        resume_from: dict[str, Any] | None, progress: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    """Epoch loop shared by the stages: AdamW, per-epoch seeding (so a resumed run repeats an uninterrupted one),
+    DDP when running under torchrun, a progress bar, and after every epoch (main process) evaluation, metrics.csv
+    and an atomic checkpoint. ``schedule(optimizer, steps_per_epoch)`` builds the LR scheduler."""
+    model = stage.model
+    ddp = torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False) if rt.distributed else model
+    optimizer = torch.optim.AdamW(ddp.parameters(), lr=lr, weight_decay=weight_decay)
+    per_epoch = steps_per_epoch(stage.num_items, stage.batch_size, rt)
+    scheduler = schedule(optimizer, per_epoch)
+    state: dict[str, Any] = {"epoch": 0, "step": 0, "metrics": []}
+    if resume_from is not None:
+        optimizer.load_state_dict(resume_from["optimizer"])
+        scheduler.load_state_dict(resume_from["scheduler"])
+        state = {k: resume_from[k] for k in ("epoch", "step", "metrics")}
+    ckpt_path = out / "checkpoint.pt"
+    for epoch in range(state["epoch"], stage.epochs):
+        seed_all(stage.seed * 1000 + epoch)
+        stage.before_epoch(model)
+        start, sums, count = time.perf_counter(), {}, 0
+        bar = tqdm(total=per_epoch, desc=f"{stage.kind} {epoch + 1}/{stage.epochs}", leave=False,
+                   disable=not (progress and rt.is_main), dynamic_ncols=True)
+        for idx in batches(stage.num_items, stage.batch_size, stage.seed, epoch, rt):
+            loss, terms = stage.step(ddp, idx.to(rt.device))
+            if not torch.isfinite(loss):
+                raise HipartError(f"{stage.kind} loss became {loss.item()} at epoch {epoch + 1}; lower the learning "
+                                  "rate or check the dataset for NaNs")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            state["step"] += 1
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v
+            count += 1
+            bar.update()
+            bar.set_postfix(loss=f"{terms['loss']:.3f}")
+        bar.close()
+        state["epoch"] = epoch + 1
+        if rt.is_main:
+            row = {"epoch": epoch + 1, "step": state["step"], "lr": scheduler.get_last_lr()[0],
+                   **{k: v / max(1, count) for k, v in sums.items()}, **stage.epoch_extras(model),
+                   **{f"test_{k}": v for k, v in stage.evaluate(model).items()},
+                   "seconds": round(time.perf_counter() - start, 2)}
+            state["metrics"].append(row)
+            write_metrics(out / "metrics.csv", state["metrics"])
+            save_checkpoint(ckpt_path, {
+                "kind": stage.kind, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), **state,
+                "world_size": rt.world_size, "finished": epoch + 1 == stage.epochs, **stage.payload()})
+            log(f"epoch {epoch + 1}/{stage.epochs}: " + stage.describe(row) + f" ({row['seconds']:.1f} s)")
+    return state

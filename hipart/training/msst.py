@@ -8,25 +8,22 @@ error in pixels) and ``summary.json`` once training has finished.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from hipart import __version__
 from hipart.coarsen.hierarchy import Hierarchy
 from hipart.config import Config
 from hipart.data.dataset import PoseDataset
-from hipart.errors import HipartError
 from hipart.io import write_json_atomic
 from hipart.models.complexity import count_params_flops
 from hipart.models.msst import MSST, PoseNormalizer, msst_loss
-from hipart.training.engine import (Runtime, batches, load_checkpoint, save_checkpoint, seed_all, start_runtime,
-                                    steps_per_epoch, stop_runtime, unwrap, warmup_cosine, write_metrics)
+from hipart.training.engine import (Runtime, Stage, check_run_folder, fit, load_checkpoint, resume_state, seed_all,
+                                    start_runtime, stop_runtime, warmup_cosine)
 
 CHECKPOINT = "checkpoint.pt"
 KIND = "msst"
@@ -109,110 +106,59 @@ def train_msst(cfg: Config, data_dir: str | Path, out_dir: str | Path, resume: b
                ) -> dict[str, Any]:
     """Train (or resume) MSST on ``data_dir``; returns the summary (also written to summary.json)."""
     out = Path(out_dir)
-    ckpt_path = out / CHECKPOINT
-    if ckpt_path.exists() and not (resume or force):
-        raise HipartError(f"{ckpt_path} exists; pass --resume to continue it or --force to train again")
+    check_run_folder(out, resume, force)
     rt = start_runtime(cfg.device)
     try:
-        return _train(cfg, Path(data_dir), out, ckpt_path, resume and ckpt_path.exists(), progress, log, rt,
-                      max_test)
+        return _train(cfg, Path(data_dir), out, resume and (out / CHECKPOINT).exists(), progress, log, rt, max_test)
     finally:
         stop_runtime(rt)
 
 
-def _train(cfg: Config, data_dir: Path, out: Path, ckpt_path: Path, resume: bool, progress: bool,
-           log: Callable[[str], None], rt: Runtime, max_test: int | None) -> dict[str, Any]:
+def _train(cfg: Config, data_dir: Path, out: Path, resume: bool, progress: bool, log: Callable[[str], None],
+           rt: Runtime, max_test: int | None) -> dict[str, Any]:
     m = cfg.msst
     train_ds = PoseDataset(data_dir, "train", fields=("x_s",), verify=rt.is_main)
     hier = Hierarchy.load(train_ds.hierarchy_path)
     seed_all(cfg.seed)  # the initial weights depend on the seed only
     model = build_msst(cfg, hier)
-    state: dict[str, Any] = {"epoch": 0, "step": 0, "metrics": []}
+    ckpt = None
     if resume:
-        ckpt = load_checkpoint(ckpt_path, KIND)
-        if ckpt["hierarchy_hash"] != train_ds.hierarchy_hash:
-            raise HipartError(f"{ckpt_path} was trained on another hierarchy than {data_dir}; use --force to retrain")
-        if ckpt["model_args"] != model.model_args():
-            raise HipartError(f"{ckpt_path} was made with other model settings than config '{cfg.name}'; use the "
-                              "checkpoint's config or --force")
-        if ckpt["finished"]:
-            log(f"{ckpt_path}: already trained ({ckpt['epoch']} epochs); nothing to do (--force retrains)")
+        ckpt = resume_state(out / CHECKPOINT, KIND, model, model.model_args(), train_ds.hierarchy_hash, cfg.name)
+        if ckpt is None:
+            log(f"{out / CHECKPOINT}: already trained; nothing to do (--force retrains)")
             return json.loads((out / "summary.json").read_text())
-        model.load_state_dict(ckpt["model"])
-        state = {k: ckpt[k] for k in ("epoch", "step", "metrics")}
     model.to(rt.device)
     train = load_pose_tensors(data_dir, "train").to(rt.device)
     test = load_pose_tensors(data_dir, "test", max_items=max_test).to(rt.device)
-    ddp = torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False) if rt.distributed else model
-    optimizer = torch.optim.AdamW(ddp.parameters(), lr=m.lr, weight_decay=m.weight_decay)
-    per_epoch = steps_per_epoch(len(train), m.batch_size, rt)
-    scheduler = warmup_cosine(optimizer, m.warmup_iters, per_epoch * m.epochs)
-    if resume:
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
     if rt.is_main:
         out.mkdir(parents=True, exist_ok=True)
         cfg.save(out / "config.yaml")
-        log(f"MSST: {len(train)} train / {len(test)} test frames, {per_epoch} steps per epoch, device {rt.device}"
+        log(f"MSST: {len(train)} train / {len(test)} test frames, device {rt.device}"
             + (f", {rt.world_size} processes" if rt.distributed else "")
-            + (f"; resuming at epoch {state['epoch'] + 1}" if resume else ""))
-    for epoch in range(state["epoch"], m.epochs):
-        seed_all(cfg.seed * 1000 + epoch)  # per-epoch seeding: a resumed run repeats the uninterrupted one
-        unwrap(ddp).Q_s.reset_hits()
-        unwrap(ddp).Q_d.reset_hits()
-        start, sums, count = time.perf_counter(), {}, 0
-        bar = tqdm(total=per_epoch, desc=f"msst {epoch + 1}/{m.epochs}", disable=not (progress and rt.is_main),
-                   dynamic_ncols=True, leave=False)
-        for idx in batches(len(train), m.batch_size, cfg.seed, epoch, rt):
-            idx = idx.to(rt.device)
-            output = ddp(train.x_f[idx])
-            loss, terms = msst_loss(output, train.x_d[idx], train.x_f[idx], train.action[idx], m)
-            if not torch.isfinite(loss):
-                raise HipartError(f"MSST loss became {loss.item()} at epoch {epoch + 1}; lower msst.lr or check the "
-                                  "dataset for NaNs")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            state["step"] += 1
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v
-            count += 1
-            bar.update()
-            bar.set_postfix(loss=f"{terms['loss']:.3f}", codes=f"{unwrap(ddp).Q_s.usage()}/{unwrap(ddp).Q_d.usage()}")
-        bar.close()
-        core = unwrap(ddp)
-        row = {"epoch": epoch + 1, "step": state["step"], "lr": scheduler.get_last_lr()[0],
-               **{k: v / max(1, count) for k, v in sums.items()},
-               "codes_hit_s": core.Q_s.usage(), "codes_hit_d": core.Q_d.usage()}
-        if rt.is_main:
-            row.update({f"test_{k}": v for k, v in evaluate_msst(core, test).items()})
-            row["seconds"] = round(time.perf_counter() - start, 2)
-            state["metrics"].append(row)
-            state["epoch"] = epoch + 1
-            write_metrics(out / "metrics.csv", state["metrics"])
-            save_checkpoint(ckpt_path, _payload(core, optimizer, scheduler, state, cfg, train_ds, rt,
-                                                finished=epoch + 1 == m.epochs))
-            log(f"epoch {epoch + 1}/{m.epochs}: loss {row['loss']:.4f}, test x_d {row['test_x_d_px']:.2f} px, "
-                f"x_f {row['test_x_f_px']:.2f} px, codes {row['test_codes_used_s']}/{row['test_codes_used_d']} "
-                f"({row['seconds']:.1f} s)")
-        state["epoch"] = epoch + 1
+            + (f"; resuming after epoch {ckpt['epoch']}" if ckpt else ""))
+
+    def step(net: torch.nn.Module, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        return msst_loss(net(train.x_f[idx]), train.x_d[idx], train.x_f[idx], train.action[idx], m)
+
+    def before_epoch(core: MSST) -> None:
+        core.Q_s.reset_hits()
+        core.Q_d.reset_hits()
+
+    stage = Stage(
+        KIND, model, len(train), m.epochs, m.batch_size, cfg.seed, step, lambda core: evaluate_msst(core, test),
+        lambda row: (f"loss {row['loss']:.4f}, test x_d {row['test_x_d_px']:.2f} px, x_f {row['test_x_f_px']:.2f} px, "
+                     f"codes {row['test_codes_used_s']}/{row['test_codes_used_d']}"),
+        lambda: {"model_args": model.model_args(), "config": cfg.to_dict(), "normalisation": PoseNormalizer.describe(),
+                 "hierarchy_hash": train_ds.hierarchy_hash, "levels": train_ds.levels, "hipart_version": __version__},
+        before_epoch, lambda core: {"codes_hit_s": core.Q_s.usage(), "codes_hit_d": core.Q_d.usage()})
+    state = fit(stage, rt, out, m.lr, m.weight_decay,
+                lambda opt, per_epoch: warmup_cosine(opt, m.warmup_iters, per_epoch * m.epochs), ckpt, progress, log)
     if not rt.is_main:
         return {}
-    core = unwrap(ddp).cpu()
+    core = model.cpu()
     summary = {"stage": KIND, "config": cfg.name, "epochs": m.epochs, "steps": state["step"],
                "world_size": rt.world_size, "test": evaluate_msst(core, test.to(torch.device("cpu"))),
                "complexity": complexity(core), "hierarchy_hash": train_ds.hierarchy_hash,
                "data": str(data_dir), "hipart_version": __version__}
     write_json_atomic(out / "summary.json", summary)
     return summary
-
-
-def _payload(model: MSST, optimizer: torch.optim.Optimizer, scheduler: Any, state: dict[str, Any], cfg: Config,
-             train_ds: PoseDataset, rt: Runtime, finished: bool) -> dict[str, Any]:
-    return {"kind": KIND, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "model_args": model.model_args(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "epoch": state["epoch"], "step": state["step"],
-            "metrics": state["metrics"], "config": cfg.to_dict(), "normalisation": PoseNormalizer.describe(),
-            "hierarchy_hash": train_ds.hierarchy_hash, "levels": train_ds.levels, "world_size": rt.world_size,
-            "finished": finished, "hipart_version": __version__}

@@ -1,0 +1,206 @@
+"""Stage 2: Hierarchical AutoRegressive Modeling (HiPART supplement Alg. 2; DESIGN.md section 4).
+
+Sequence seen by the causal transformer (GCSAB):
+
+    [ prefix: 17 condition tokens from the observed sparse pose x_s ] [ g^0 ] [ g^1 ] ... [ g^15 ]
+
+with g^k the LSAB summary of the k-th visited part (its sparse token and its r dense tokens, embedded, mixed by
+one local self-attention layer, averaged). Parts are visited in ``hipart.skeleton`` order (center-to-periphery by
+default). The prefix attends to itself both ways; part positions attend to the prefix and to earlier parts only.
+The output at the last prefix position predicts part 0's tokens, the output at g^k predicts part k + 1's: a
+prediction head turns it into r + 1 query slots (seeded with the predicting part's and the target part's
+embeddings), mixed by one attention layer, then into one sparse-token and r dense-token distributions. Greedy
+decoding takes 17 steps; with the key/value cache each step runs the transformer on one new position only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hipart.config import HiARMConfig
+from hipart.models.mixer import MixerBlock
+from hipart.skeleton import H36M
+
+ARCHITECTURE = ("num_blocks", "dim", "heads", "dropout", "part_order")
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with an optional key/value cache (keys and values of earlier positions)."""
+
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                cache: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        B, T, D = x.shape
+        q, k, v = self.qkv(x).reshape(B, T, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        if cache is not None:
+            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(B, T, D)), (k, v)
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block: attention then MLP (4 x width), residuals, dropout."""
+
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads, dropout)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(4 * dim, dim),
+                                 nn.Dropout(dropout))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                cache: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        a, kv = self.attn(self.norm1(x), mask, cache)
+        x = x + self.drop(a)
+        return x + self.mlp(self.norm2(x)), kv
+
+
+class HiARM(nn.Module):
+    def __init__(self, cfg: HiARMConfig, tokens_per_part: int, codebook_sparse: int, codebook_dense: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.r, self.K_s, self.K_d = tokens_per_part, codebook_sparse, codebook_dense
+        J, D, r = H36M.num_joints, cfg.dim, tokens_per_part
+        self.num_parts = J
+        self.register_buffer("order", torch.tensor(H36M.part_order(cfg.part_order)), persistent=False)
+        # condition encoder: the observed sparse pose -> 17 prefix tokens
+        self.cond_embed = nn.Linear(2, D)
+        self.cond_mixer = MixerBlock(J, D, 64, 2 * D, cfg.dropout)
+        # token embeddings and LSAB
+        self.embed_s = nn.Embedding(codebook_sparse, D)
+        self.embed_d = nn.Embedding(codebook_dense, D)
+        self.slot = nn.Parameter(torch.zeros(1 + r, D))
+        self.part = nn.Embedding(J, D)
+        self.lsab = Block(D, cfg.heads, cfg.dropout)
+        # GCSAB
+        self.pos = nn.Parameter(torch.zeros(J + J - 1, D))
+        self.blocks = nn.ModuleList([Block(D, cfg.heads, cfg.dropout) for _ in range(cfg.num_blocks)])
+        self.norm = nn.LayerNorm(D)
+        # prediction head
+        self.query = nn.Parameter(torch.zeros(1 + r, D))
+        self.target_part = nn.Embedding(J, D)
+        self.head_block = Block(D, cfg.heads, cfg.dropout)
+        self.head_norm = nn.LayerNorm(D)
+        self.head_s = nn.Linear(D, codebook_sparse)
+        self.head_d = nn.Linear(D, codebook_dense)
+        for p in (self.slot, self.pos, self.query):
+            nn.init.normal_(p, std=0.02)
+
+    # ------------------------------------------------------------------ pieces
+    def prefix(self, x_s: torch.Tensor) -> torch.Tensor:
+        """Normalised sparse pose (B, 17, 2) -> prefix tokens (B, 17, D)."""
+        return self.cond_mixer(self.cond_embed(x_s))
+
+    def part_summary(self, q_s: torch.Tensor, q_d: torch.Tensor, parts: torch.Tensor) -> torch.Tensor:
+        """LSAB: tokens of parts (B, P) [q_s (B, P), q_d (B, P, r)] -> g (B, P, D)."""
+        B, P = q_s.shape
+        tokens = torch.cat([self.embed_s(q_s)[:, :, None], self.embed_d(q_d)], dim=2)  # (B, P, 1 + r, D)
+        tokens = tokens + self.slot + self.part(parts)[None, :, None]
+        mixed, _ = self.lsab(tokens.reshape(B * P, 1 + self.r, -1))
+        return mixed.mean(dim=1).reshape(B, P, -1)
+
+    def mask(self, length: int, start: int = 0, device: torch.device | None = None) -> torch.Tensor:
+        """Boolean attention mask (True = may attend) for positions start..length-1 over 0..length-1."""
+        J = self.num_parts
+        pos = torch.arange(start, length, device=device)[:, None]
+        key = torch.arange(length, device=device)[None, :]
+        return (key <= pos) | ((key < J) & (pos < J))  # causal, but the prefix sees all of itself
+
+    def predict(self, h: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """PH: hidden states (B, S, D) at steps ``step`` (S,) -> logits (B, S, K_s), (B, S, r, K_d).
+
+        Step k predicts part order[k]; the query slots are seeded with that part's embedding.
+        """
+        B, S, D = h.shape
+        target = self.order[step]
+        q = h[:, :, None] + self.query + self.target_part(target)[None, :, None]  # (B, S, 1 + r, D)
+        q, _ = self.head_block(q.reshape(B * S, 1 + self.r, D))
+        q = self.head_norm(q).reshape(B, S, 1 + self.r, D)
+        return self.head_s(q[:, :, 0]), self.head_d(q[:, :, 1:])
+
+    def run_blocks(self, x: torch.Tensor, mask: torch.Tensor, caches: list | None = None
+                   ) -> tuple[torch.Tensor, list]:
+        new = []
+        for i, block in enumerate(self.blocks):
+            x, kv = block(x, mask, None if caches is None else caches[i])
+            new.append(kv)
+        return self.norm(x), new
+
+    # ------------------------------------------------------------------ training: teacher forcing
+    def forward(self, x_s: torch.Tensor, q_s: torch.Tensor, q_d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher forcing. q_s (B, 17), q_d (B, 17, r) in joint order -> logits for every part in visiting order:
+        (B, 17, K_s) and (B, 17, r, K_d)."""
+        J = self.num_parts
+        order = self.order
+        g = self.part_summary(q_s[:, order[:-1]], q_d[:, order[:-1]], order[:-1])  # parts 0..15 as inputs
+        x = torch.cat([self.prefix(x_s), g], dim=1) + self.pos
+        h, _ = self.run_blocks(x, self.mask(x.shape[1], device=x.device))
+        steps = torch.arange(J, device=x.device)
+        return self.predict(h[:, J - 1:], steps)
+
+    # ------------------------------------------------------------------ inference: greedy, 17 steps
+    @torch.no_grad()
+    def generate(self, x_s: torch.Tensor, use_cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Greedy decoding -> token indices in joint order: q_s (B, 17), q_d (B, 17, r)."""
+        B, J, dev = x_s.shape[0], self.num_parts, x_s.device
+        q_s = torch.zeros(B, J, dtype=torch.long, device=dev)
+        q_d = torch.zeros(B, J, self.r, dtype=torch.long, device=dev)
+        seq = self.prefix(x_s) + self.pos[:J]
+        if use_cache:
+            h, caches = self.run_blocks(seq, self.mask(J, device=dev))
+            last = h[:, -1:]
+        for k in range(J):
+            if not use_cache:
+                h, _ = self.run_blocks(seq, self.mask(seq.shape[1], device=dev))
+                last = h[:, -1:]
+            logits_s, logits_d = self.predict(last, torch.tensor([k], device=dev))
+            part = int(self.order[k])
+            q_s[:, part] = logits_s[:, 0].argmax(-1)
+            q_d[:, part] = logits_d[:, 0].argmax(-1)
+            if k == J - 1:
+                break
+            g = self.part_summary(q_s[:, part:part + 1], q_d[:, part:part + 1], self.order[k:k + 1])
+            g = g + self.pos[J + k:J + k + 1]
+            if use_cache:
+                length = J + k + 1
+                h, caches = self.run_blocks(g, self.mask(length, start=length - 1, device=dev), caches)
+                last = h
+            else:
+                seq = torch.cat([seq, g], dim=1)
+        return q_s, q_d
+
+    def model_args(self) -> dict[str, Any]:
+        return {"cfg": {k: v for k, v in asdict(self.cfg).items() if k in ARCHITECTURE},
+                "tokens_per_part": self.r, "codebook_sparse": self.K_s, "codebook_dense": self.K_d}
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> "HiARM":
+        return cls(HiARMConfig(**args["cfg"]), args["tokens_per_part"], args["codebook_sparse"],
+                   args["codebook_dense"])
+
+
+def hiarm_loss(logits_s: torch.Tensor, logits_d: torch.Tensor, q_s: torch.Tensor, q_d: torch.Tensor,
+               order: torch.Tensor, lambda_dense: float) -> tuple[torch.Tensor, dict[str, float]]:
+    """L2 = CE(q_s) + λ_d CE(q_d); targets in joint order are permuted to the visiting order of the logits."""
+    t_s, t_d = q_s[:, order], q_d[:, order]
+    ce_s = F.cross_entropy(logits_s.reshape(-1, logits_s.shape[-1]), t_s.reshape(-1))
+    ce_d = F.cross_entropy(logits_d.reshape(-1, logits_d.shape[-1]), t_d.reshape(-1))
+    loss = ce_s + lambda_dense * ce_d
+    with torch.no_grad():
+        acc_s = (logits_s.argmax(-1) == t_s).float().mean().item()
+        acc_d = (logits_d.argmax(-1) == t_d).float().mean().item()
+    return loss, {"loss": loss.item(), "ce_s": ce_s.item(), "ce_d": ce_d.item(), "acc_s": acc_s, "acc_d": acc_d}
