@@ -8,6 +8,7 @@ from hipart import __version__
 from hipart_cli.coarsen import coarsen
 from hipart_cli.common import HipartGroup, pending_command
 from hipart_cli.data import data
+from hipart_cli.densify import densify
 from hipart_cli.train import train
 
 
@@ -29,8 +30,8 @@ def bench() -> None:
 cli.add_command(coarsen)
 cli.add_command(data)
 cli.add_command(train)
-for _name, _help in (("hiarm", "Stage 2: autoregressive densifier."),
-                     ("lifter", "Stage 3: 2D-to-3D lifter."), ("all", "All three stages in order, resumable.")):
+cli.add_command(densify)
+for _name, _help in (("lifter", "Stage 3: 2D-to-3D lifter."), ("all", "All three stages in order, resumable.")):
     pending_command(train, _name, _help)
 for _name, _help in (("occlusion", "MPJPE under keypoint masking and cropping."), ("speed", "Frames per second."),
                      ("ablation", "L1/L2/D1/D2 grid: parameters, FLOPs, MPJPE."),

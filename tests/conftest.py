@@ -52,3 +52,13 @@ def tiny_dataset(tmp_path_factory, anny_hierarchy, tiny_capture):
     out = tmp_path_factory.mktemp("ds") / "tiny"
     build_dataset(tiny_source(anny_hierarchy, tiny_capture), out, progress=False, log=lambda m: None)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_msst(tiny_dataset, tmp_path_factory):
+    """MSST trained with the tiny preset on the tiny dataset: (run folder, summary)."""
+    from hipart.config import load_config
+    from hipart.training.msst import train_msst
+
+    out = tmp_path_factory.mktemp("run") / "msst"
+    return out, train_msst(load_config("tiny"), tiny_dataset, out, progress=False, log=lambda m: None)

@@ -157,11 +157,9 @@ def test_flops_of_a_linear_layer_are_exact():
 # ---------------------------------------------------------------- trainer
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_dataset, tmp_path_factory):
-    out = tmp_path_factory.mktemp("msst") / "run"
-    summary = train_msst(load_config("tiny"), tiny_dataset, out, progress=False, log=lambda m: None)
-    return out, summary
+@pytest.fixture()
+def trained(tiny_msst):
+    return tiny_msst
 
 
 def test_training_writes_checkpoint_metrics_and_summary(trained, tiny_dataset):

@@ -4,6 +4,7 @@ itself (:func:`fit`)."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -151,19 +152,24 @@ class Stage:
     epoch_extras: Callable[[torch.nn.Module], dict[str, Any]] = lambda model: {}
 
 
-def resume_state(ckpt_path: Path, kind: str, model: torch.nn.Module, model_args: dict[str, Any],
-                 hierarchy_hash: str, config_name: str) -> dict[str, Any] | None:
-    """The checkpoint to continue (its weights loaded into ``model``), or None if it has finished training."""
+def resume_state(out: Path, kind: str, model: torch.nn.Module, hierarchy_hash: str, config_name: str,
+                 resume: bool, log: Callable[[str], None]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(checkpoint to continue, its weights loaded into ``model``; or the finished run's summary), or (None, None)
+    for a fresh start. A checkpoint of another hierarchy or model shape is refused."""
+    if not resume:
+        return None, None
+    ckpt_path = out / "checkpoint.pt"
     ckpt = load_checkpoint(ckpt_path, kind)
     if ckpt["hierarchy_hash"] != hierarchy_hash:
         raise HipartError(f"{ckpt_path} was trained with another hierarchy than this dataset's; use --force to retrain")
-    if ckpt["model_args"] != model_args:
+    if ckpt["model_args"] != model.model_args():
         raise HipartError(f"{ckpt_path} was made with other model settings than config '{config_name}'; use the "
                           "checkpoint's config or --force")
     if ckpt["finished"]:
-        return None
+        log(f"{ckpt_path}: already trained; nothing to do (--force retrains)")
+        return None, json.loads((out / "summary.json").read_text())
     model.load_state_dict(ckpt["model"])
-    return ckpt
+    return ckpt, None
 
 
 def fit(stage: Stage, rt: Runtime, out: Path, lr: float, weight_decay: float, schedule: Callable[..., Any],

@@ -7,7 +7,6 @@ error in pixels) and ``summary.json`` once training has finished.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -121,12 +120,9 @@ def _train(cfg: Config, data_dir: Path, out: Path, resume: bool, progress: bool,
     hier = Hierarchy.load(train_ds.hierarchy_path)
     seed_all(cfg.seed)  # the initial weights depend on the seed only
     model = build_msst(cfg, hier)
-    ckpt = None
-    if resume:
-        ckpt = resume_state(out / CHECKPOINT, KIND, model, model.model_args(), train_ds.hierarchy_hash, cfg.name)
-        if ckpt is None:
-            log(f"{out / CHECKPOINT}: already trained; nothing to do (--force retrains)")
-            return json.loads((out / "summary.json").read_text())
+    ckpt, finished = resume_state(out, KIND, model, train_ds.hierarchy_hash, cfg.name, resume, log)
+    if finished is not None:
+        return finished
     model.to(rt.device)
     train = load_pose_tensors(data_dir, "train").to(rt.device)
     test = load_pose_tensors(data_dir, "test", max_items=max_test).to(rt.device)

@@ -1,0 +1,26 @@
+"""`hipart densify`: parse arguments, call hipart.densify."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("densify")
+@click.option("--input", "inp", type=click.Path(path_type=Path), required=True,
+              help="Sparse 2D keypoints: .npy of (N, 17, 2) pixels in Human3.6M order, or .npz holding one such "
+                   "array (named keypoints or x_s).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("dense.npz"), show_default=True,
+              help="Output .npz: x_s (N, 17, 2), x_d (N, 48, 2), x_f (N, 96, 2) pixels and the tokens q_s, q_d.")
+@click.option("--run", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True,
+              help="Run folder holding msst/checkpoint.pt and hiarm/checkpoint.pt.")
+@click.option("--device", default="auto", show_default=True, help="auto (cuda when present), cpu, cuda or cuda:N.")
+@click.option("--no-cache", is_flag=True, help="Decode without the key/value cache (slower; same tokens).")
+def densify(inp: Path, out: Path, run: Path, device: str, no_cache: bool) -> None:
+    """Densify sparse 2D poses: HiARM predicts the tokens, MSST decodes the 48 dense and 96 fine joints."""
+    from hipart.densify import densify_file
+
+    arrays = densify_file(run, inp, out, device, use_cache=not no_cache)
+    click.echo(f"densified {len(arrays['x_s'])} poses -> {out} (x_d {arrays['x_d'].shape[1]} joints, "
+               f"x_f {arrays['x_f'].shape[1]} joints, pixels)")
