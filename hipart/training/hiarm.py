@@ -92,15 +92,15 @@ def evaluate_hiarm(hiarm: HiARM, msst: MSST, data: PoseTensors, q_s: torch.Tenso
     was = hiarm.training
     hiarm.eval()
     n = min(len(data), max_generate)
-    pick = torch.as_tensor(np.linspace(0, len(data) - 1, n).round().astype(int))
+    pick = torch.as_tensor(np.linspace(0, len(data) - 1, n).round().astype(int), device=data.x_s.device)
     den = PoseNormalizer.denormalize
     x_s_px = den(data.x_s[pick], data.root[pick], data.scale[pick])
     out = densify(hiarm, msst, x_s_px)
     dev = out["x_f"].device
     gt_d = den(data.x_d[pick], data.root[pick], data.scale[pick]).to(dev)
     gt_f = den(data.x_f[pick], data.root[pick], data.scale[pick]).to(dev)
-    result = {"acc_s": (out["q_s"] == q_s[pick]).float().mean().item(),
-              "acc_d": (out["q_d"] == q_d[pick]).float().mean().item(),
+    result = {"acc_s": (out["q_s"] == q_s[pick].to(dev)).float().mean().item(),
+              "acc_d": (out["q_d"] == q_d[pick].to(dev)).float().mean().item(),
               "x_d_px": (out["x_d"] - gt_d).norm(dim=-1).mean().item(),
               "x_f_px": (out["x_f"] - gt_f).norm(dim=-1).mean().item(), "frames": n}
     hiarm.train(was)
