@@ -11,10 +11,9 @@ from hipart.errors import HipartError
 
 # Commands whose implementation has not landed yet, with the issue that tracks each.
 PENDING_ISSUE = {
-    "train lifter": 9, "train all": 9,
     "bench occlusion": 11, "bench speed": 11, "bench ablation": 11, "bench densify": 11,
     "bench codebook": 11, "bench all": 11,
-    "report": 11, "demo": 9,
+    "report": 11,
 }
 
 

@@ -8,7 +8,9 @@ from hipart import __version__
 from hipart_cli.coarsen import coarsen
 from hipart_cli.common import HipartGroup, pending_command
 from hipart_cli.data import data
+from hipart_cli.demo import demo
 from hipart_cli.densify import densify
+from hipart_cli.predict import predict
 from hipart_cli.train import train
 
 
@@ -31,15 +33,14 @@ cli.add_command(coarsen)
 cli.add_command(data)
 cli.add_command(train)
 cli.add_command(densify)
-for _name, _help in (("lifter", "Stage 3: 2D-to-3D lifter."), ("all", "All three stages in order, resumable.")):
-    pending_command(train, _name, _help)
+cli.add_command(demo)
+cli.add_command(predict)
 for _name, _help in (("occlusion", "MPJPE under keypoint masking and cropping."), ("speed", "Frames per second."),
                      ("ablation", "L1/L2/D1/D2 grid: parameters, FLOPs, MPJPE."),
                      ("densify", "Fine/dense 2D error per action."), ("codebook", "Codebook similarity and usage."),
                      ("all", "Every benchmark.")):
     pending_command(bench, _name, _help)
 pending_command(cli, "report", "Collect benchmark tables and plots into one report.")
-pending_command(cli, "demo", "Coarsen, build a small default dataset, train and evaluate: the whole pipeline.")
 
 
 def main() -> None:

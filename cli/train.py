@@ -95,3 +95,53 @@ def hiarm(config_name: str, data_dir: Path | None, out: Path | None, resume: boo
         click.echo(f"HiARM test (greedy, {t['frames']} frames): token accuracy sparse {t['acc_s']:.3f}, dense "
                    f"{t['acc_d']:.3f}; x_d {t['x_d_px']:.2f} px, x_f {t['x_f_px']:.2f} px; decoding "
                    f"{d['fps_cached']:.0f} frames/s cached, {d['fps_uncached']:.0f} uncached; run folder {out}")
+
+
+@train.command("lifter")
+@stage_options("lifter")
+@click.option("--input", "mode", type=click.Choice(["hier", "sparse", "gt-hier"]), default=None,
+              help="What the lifter reads: x_s + HiARM's dense/fine levels (hier), x_s only (sparse), or the true "
+                   "dense/fine levels (gt-hier). Default: the config's lifter.input.")
+@click.option("--run", "run_dir", type=click.Path(path_type=Path), default=None,
+              help="Run folder with msst/ and hiarm/ (hier input). Default: runs/<config name>.")
+def lifter(config_name: str, data_dir: Path | None, out: Path | None, resume: bool, force: bool, device: str | None,
+           quiet: bool, mode: str | None, run_dir: Path | None) -> None:
+    """Stage 3: train the 2D-to-3D lifter (MPJPE loss) and evaluate MPJPE / P-MPJPE per action."""
+    from hipart.training.lifter import train_lifter
+
+    overrides = {**({"device": device} if device else {}), **({"lifter": {"input": mode}} if mode else {})}
+    from hipart.config import load_config
+
+    cfg = load_config(config_name, overrides or None)
+    data_dir, out = _paths(cfg, data_dir, out, f"lifter_{cfg.lifter.input}")
+    run_dir = run_dir if run_dir is not None else Path("runs") / cfg.name
+    stages = (run_dir / "msst", run_dir / "hiarm") if cfg.lifter.input == "hier" else None
+    summary = train_lifter(cfg, data_dir, out, stages, resume=resume, force=force, progress=not quiet,
+                           log=click.echo)
+    if summary:
+        t = summary["test"]
+        click.echo(f"lifter ({summary['input']}): test MPJPE {t['mpjpe']:.1f} mm, P-MPJPE {t['p_mpjpe']:.1f} mm over "
+                   f"{t['frames']} frames; per action: {out / 'eval.csv'}")
+
+
+@train.command("all")
+@click.option("--config", "config_name", default="demo", show_default=True, help="Preset (tiny, demo, paper) or YAML.")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder (built when missing). Default: data/<source>-<config name>.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Run folder. Default: runs/<config name>.")
+@click.option("--force", is_flag=True, help="Retrain every stage even when its checkpoint is finished.")
+@click.option("--device", default=None, help="auto (cuda when present), cpu, cuda or cuda:N.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def all_stages(config_name: str, data_dir: Path | None, out: Path | None, force: bool, device: str | None,
+               quiet: bool) -> None:
+    """Everything in order: dataset (built if missing), MSST, HiARM, then the hier, sparse and gt-hier lifters.
+    Finished stages whose checkpoint matches the config are skipped; unfinished ones resume."""
+    import pandas as pd
+
+    from hipart.pipeline import train_all
+
+    cfg = _config(config_name, device)
+    summary = train_all(cfg, data_dir, out, force=force, progress=not quiet, log=click.echo)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        click.echo(summary.round(1).to_string())
+    click.echo(f"summary: {(out or Path('runs') / cfg.name) / 'summary.csv'}")

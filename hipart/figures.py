@@ -1,0 +1,79 @@
+"""The demo's figure: one test frame, its sparse input, the densified levels and the 3D prediction against the truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from hipart.camera import normalize_pixels  # noqa: E402
+from hipart.data.dataset import PoseDataset  # noqa: E402
+from hipart.io import atomic_path  # noqa: E402
+from hipart.skeleton import H36M, H36M_ACTIONS  # noqa: E402
+
+
+def demo_figure(run: str | Path, data_dir: str | Path, path: str | Path, index: int | None = None) -> Path:
+    """Left: GT fine joints (grey), the sparse input (skeleton) and HiARM's fine/dense output; right: 3D from the
+    hier and sparse lifters against the ground truth (root-relative mm)."""
+    from hipart.training.hiarm import densify, load_hiarm
+    from hipart.training.lifter import load_lifter
+    from hipart.training.msst import load_msst
+
+    run = Path(run)
+    ds = PoseDataset(data_dir, "test", fields=("x_s", "x_d", "x_f", "X_s"), normalize=False)
+    i = len(ds) // 2 if index is None else index
+    item = ds[i]
+    x_s = item["x_s"][None]
+    hiarm, _ = load_hiarm(run / "hiarm" / "checkpoint.pt")
+    msst, _ = load_msst(run / "msst" / "checkpoint.pt")
+    dense = densify(hiarm, msst, x_s)
+    size = item["image_size"][None].numpy()
+    preds = {}
+    for mode, joints in (("hier", torch.cat([x_s, dense["x_d"], dense["x_f"]], dim=1)), ("sparse", x_s)):
+        lifter, _ = load_lifter(run / f"lifter_{mode}" / "checkpoint.pt")
+        x = torch.as_tensor(normalize_pixels(joints.numpy(), size), dtype=torch.float32)
+        with torch.no_grad():
+            preds[mode] = lifter(x)[0].numpy()
+    gt = (item["X_s"] - item["X_s"][:1]).numpy()
+    fig = plt.figure(figsize=(11, 5))
+    ax = fig.add_subplot(1, 2, 1)
+    ax.scatter(*item["x_f"].numpy().T, s=10, c="0.75", label="true fine (96)")
+    ax.scatter(*dense["x_f"][0].numpy().T, s=8, c="tab:orange", label="HiARM fine (96)")
+    ax.scatter(*dense["x_d"][0].numpy().T, s=14, marker="s", facecolors="none", edgecolors="tab:green",
+               label="HiARM dense (48)")
+    for a, b in H36M.bones:
+        ax.plot(*x_s[0, [a, b]].numpy().T, c="tab:blue", lw=2)
+    ax.set_title(f"S{int(item['subject'])} {H36M_ACTIONS[int(item['action'])]}, camera {int(item['camera'])}, "
+                 f"frame {int(item['frame'])}: 2D")
+    ax.invert_yaxis()
+    ax.set_aspect("equal")
+    ax.legend(fontsize=7, loc="lower right")
+    ax3 = fig.add_subplot(1, 2, 2, projection="3d")
+    for pose, colour, label in ((gt, "k", "ground truth"), (preds["hier"], "tab:orange", "hier lifter"),
+                                (preds["sparse"], "tab:blue", "sparse lifter")):
+        for n, (a, b) in enumerate(H36M.bones):  # camera space: x right, y down, z forward -> plot z as depth
+            ax3.plot(pose[[a, b], 0], pose[[a, b], 2], -pose[[a, b], 1], c=colour, lw=1.5,
+                     label=label if n == 0 else None)
+    reach = float(np.abs(np.concatenate([gt, *preds.values()])).max()) * 1.05
+    ax3.set_xlim(-reach, reach)
+    ax3.set_ylim(-reach, reach)
+    ax3.set_zlim(-reach, reach)
+    ax3.set_box_aspect((1, 1, 1))
+    ax3.view_init(elev=10, azim=-70)
+    ax3.set_xlabel("x (mm)")
+    ax3.set_ylabel("depth z (mm)")
+    ax3.set_zlabel("up -y (mm)")
+    err = {m: float(np.linalg.norm(p - gt, axis=-1).mean()) for m, p in preds.items()}
+    ax3.set_title(f"3D, root-relative: MPJPE hier {err['hier']:.0f} mm, sparse {err['sparse']:.0f} mm")
+    ax3.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    return path

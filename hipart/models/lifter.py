@@ -1,0 +1,52 @@
+"""Stage 3: the lifter (DESIGN.md section 4). 2D joints in, the 17 Human3.6M joints in 3D out (root-relative mm).
+
+Each input joint is a patch: its screen-normalised 2D position is embedded linearly and gets a learned joint
+embedding; a vanilla (pre-LN) transformer encoder mixes all joints; a linear head reads the output token of each of
+the 17 sparse joints (always the first 17 inputs) and regresses its 3D position. Input modes: ``hier`` (x_s, x̂_d,
+x̂_f: 161 joints), ``sparse`` (x_s only, the baseline), ``gt-hier`` (ground-truth dense levels, the toy experiment).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import torch
+from torch import nn
+
+from hipart.config import LifterConfig
+
+ARCHITECTURE = ("input", "dim", "depth", "heads", "dropout")
+OUTPUT_SCALE = 1000.0  # the network works in metres; outputs are mm
+
+
+def input_joints(mode: str, levels: dict[str, int]) -> int:
+    return levels["s"] if mode == "sparse" else levels["s"] + levels["d"] + levels["f"]
+
+
+class Lifter(nn.Module):
+    def __init__(self, cfg: LifterConfig, num_inputs: int) -> None:
+        super().__init__()
+        self.cfg, self.num_inputs = cfg, num_inputs
+        D = cfg.dim
+        self.embed = nn.Linear(2, D)
+        self.joint = nn.Parameter(torch.zeros(num_inputs, D))
+        nn.init.normal_(self.joint, std=0.02)
+        layer = nn.TransformerEncoderLayer(D, cfg.heads, 2 * D, cfg.dropout, activation="gelu", batch_first=True,
+                                           norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, cfg.depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(D)
+        self.head = nn.Linear(D, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N, 2) screen-normalised 2D -> (B, 17, 3) root-relative mm."""
+        h = self.norm(self.encoder(self.embed(x) + self.joint))
+        out = self.head(h[:, :17]) * OUTPUT_SCALE
+        return out - out[:, :1]
+
+    def model_args(self) -> dict[str, Any]:
+        return {"cfg": {k: v for k, v in asdict(self.cfg).items() if k in ARCHITECTURE}, "num_inputs": self.num_inputs}
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> "Lifter":
+        return cls(LifterConfig(**args["cfg"]), args["num_inputs"])

@@ -1,0 +1,134 @@
+"""Stage 3 and the whole pipeline: the lifter, `train all --config tiny` end to end, skipping finished stages,
+and `predict` (arrays, JSON and VideoPose3D input)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+
+from formats import write_videopose3d
+from hipart.config import load_config
+from hipart.models.lifter import Lifter
+from hipart_cli.main import cli
+
+
+def test_lifter_shapes_root_and_a_falling_loss():
+    torch.manual_seed(0)
+    cfg = load_config("tiny").lifter
+    assert Lifter(cfg, 161)(torch.randn(2, 161, 2)).shape == (2, 17, 3)
+    model = Lifter(cfg, 17)
+    x = torch.randn(32, 17, 2) * 0.3
+    out = model(x)
+    assert out.shape == (32, 17, 3) and torch.equal(out[:, 0], torch.zeros(32, 3))
+    target = torch.cat([x, x[..., :1]], dim=-1) * 500  # a depth that follows x: learnable from the 2D input
+    target -= target[:, :1].clone()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(200):
+        loss = (model(x) - target).norm(dim=-1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tiny_dataset, tmp_path_factory):
+    run = tmp_path_factory.mktemp("pipeline") / "run"
+    result = CliRunner().invoke(cli, ["train", "all", "--config", "tiny", "--data", str(tiny_dataset), "--out",
+                                      str(run), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return run, result.output
+
+
+def test_train_all_writes_every_stage_and_a_finite_summary(pipeline_run):
+    run, output = pipeline_run
+    for stage in ("msst", "hiarm", "lifter_hier", "lifter_sparse", "lifter_gt-hier"):
+        assert (run / stage / "checkpoint.pt").is_file() and (run / stage / "metrics.csv").is_file()
+    summary = pd.read_csv(run / "summary.csv", index_col="action")
+    assert list(summary.columns) == ["MPJPE hier", "P-MPJPE hier", "MPJPE sparse", "P-MPJPE sparse",
+                                     "MPJPE gt-hier", "P-MPJPE gt-hier", "frames"]
+    assert len(summary) == 16 and summary.loc["Average", "frames"] == 960
+    values = summary.drop(columns="frames").to_numpy()
+    assert np.isfinite(values).all() and (values > 0).all() and (values < 2000).all()
+    assert "=== stage 2, HiARM" in output
+
+
+def test_rerun_skips_finished_stages_and_refuses_other_settings(pipeline_run, tiny_dataset, tmp_path):
+    run, _ = pipeline_run
+    stamps = {p: p.stat().st_mtime_ns for p in run.glob("*/checkpoint.pt")}
+    again = CliRunner().invoke(cli, ["train", "all", "--config", "tiny", "--data", str(tiny_dataset), "--out",
+                                     str(run), "--quiet"])
+    assert again.exit_code == 0, again.output
+    assert again.output.count("skipped") == 5
+    assert {p: p.stat().st_mtime_ns for p in run.glob("*/checkpoint.pt")} == stamps
+    other = tmp_path / "more_epochs.yaml"
+    other.write_text("base: tiny\nname: tiny\nlifter: {epochs: 3}\n")
+    refused = CliRunner().invoke(cli, ["train", "all", "--config", str(other), "--data", str(tiny_dataset),
+                                       "--out", str(run), "--quiet"])
+    assert refused.exit_code == 1 and "other 'lifter' settings (epochs)" in refused.output
+
+
+def test_predict_round_trip_json_and_videopose3d(pipeline_run, tiny_dataset, tmp_path):
+    from hipart.training.lifter import evaluate_lifter, lifter_inputs, load_lifter
+
+    from hipart.data.dataset import PoseDataset
+
+    run, _ = pipeline_run
+    a = PoseDataset(tiny_dataset, "test", fields=("x_s", "X_s"), normalize=False).arrays()
+    size = a["image_size"][0]
+    n = 24
+    np.save(tmp_path / "kp.npy", a["x_s"][:n])
+    runner = CliRunner()
+    res = runner.invoke(cli, ["predict", "--run", str(run), "--input", str(tmp_path / "kp.npy"), "--out",
+                              str(tmp_path / "p.npz"), "--image-size", str(int(size[0])), str(int(size[1]))])
+    assert res.exit_code == 0, res.output
+    pred = np.load(tmp_path / "p.npz")
+    assert pred["X"].shape == (n, 17, 3) and pred["x_f"].shape == (n, 96, 2)
+    # equal to the lifter applied to the cached hier inputs of the same frames (when their image size matches)
+    same = np.flatnonzero((a["image_size"][:n] == size).all(axis=1))
+    data = lifter_inputs("hier", tiny_dataset, "test", (run / "msst", run / "hiarm"), run / "lifter_hier")
+    lifter, _ = load_lifter(run / "lifter_hier" / "checkpoint.pt")
+    with torch.no_grad():
+        direct = lifter(data.x[same]).numpy()
+    np.testing.assert_allclose(pred["X"][same], direct, atol=1e-2)
+    assert evaluate_lifter(lifter, data).loc["Average", "frames"] == 960
+    # JSON with an image size
+    (tmp_path / "kp.json").write_text(json.dumps({"keypoints": a["x_s"][:3].tolist(),
+                                                  "image_size": [int(size[0]), int(size[1])]}))
+    res_json = runner.invoke(cli, ["predict", "--run", str(run), "--input", str(tmp_path / "kp.json"), "--out",
+                                   str(tmp_path / "pj.npz")])
+    assert res_json.exit_code == 0 and np.allclose(np.load(tmp_path / "pj.npz")["X"], pred["X"][:3], atol=1e-3)
+    # VideoPose3D's 2D archive: one group per subject / action / camera
+    _, p2, _, pos2d = write_videopose3d(tmp_path / "vp3d")
+    res_vp = runner.invoke(cli, ["predict", "--run", str(run), "--input", str(p2), "--out", str(tmp_path / "pv.npz")])
+    assert res_vp.exit_code == 0, res_vp.output
+    pv = np.load(tmp_path / "pv.npz")
+    assert pv["S9/Walking/2/X"].shape == (len(pos2d["S9"]["Walking"][2]), 17, 3)
+    # bad input: one line, exit 1, nothing written
+    (tmp_path / "bad.json").write_text(json.dumps({"keypoints": [[1, 2, 3]]}))
+    bad = runner.invoke(cli, ["predict", "--run", str(run), "--input", str(tmp_path / "bad.json"), "--out",
+                              str(tmp_path / "b.npz")])
+    assert bad.exit_code == 1 and "expected (N, 17, 2)" in bad.output and not (tmp_path / "b.npz").exists()
+
+
+def test_predict_refuses_a_run_with_mixed_checkpoints(pipeline_run, tmp_path):
+    import shutil
+
+    run, _ = pipeline_run
+    mixed = tmp_path / "mixed"
+    shutil.copytree(run, mixed, ignore=shutil.ignore_patterns("*.pt"))
+    for stage in ("msst", "hiarm", "lifter_hier"):
+        shutil.copy(run / stage / "checkpoint.pt", mixed / stage / "checkpoint.pt")
+    ckpt = torch.load(mixed / "lifter_hier" / "checkpoint.pt", weights_only=True)
+    ckpt["hierarchy_hash"] = "f" * 64
+    torch.save(ckpt, mixed / "lifter_hier" / "checkpoint.pt")
+    np.save(tmp_path / "kp.npy", np.random.default_rng(0).uniform(300, 600, size=(2, 17, 2)))
+    res = CliRunner().invoke(cli, ["predict", "--run", str(mixed), "--input", str(tmp_path / "kp.npy")])
+    assert res.exit_code == 1 and "different hierarchies" in res.output
