@@ -62,3 +62,17 @@ def tiny_msst(tiny_dataset, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("run") / "msst"
     return out, train_msst(load_config("tiny"), tiny_dataset, out, progress=False, log=lambda m: None)
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tiny_dataset, tmp_path_factory):
+    """`train all --config tiny` once for the session: (run folder, its output)."""
+    from click.testing import CliRunner
+
+    from hipart_cli.main import cli
+
+    run = tmp_path_factory.mktemp("pipeline") / "run"
+    result = CliRunner().invoke(cli, ["train", "all", "--config", "tiny", "--data", str(tiny_dataset), "--out",
+                                      str(run), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return run, result.output

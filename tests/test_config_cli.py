@@ -60,11 +60,13 @@ def test_help_lists_every_group_and_version():
     assert runner.invoke(cli, ["--version"]).output.strip() == f"hipart, version {__version__}"
 
 
-@pytest.mark.parametrize("args, issue", [(["train", "all", "--config", "demo"], 9), (["bench", "occlusion", "--crop", "0.3"], 11), (["demo"], 9)])
-def test_pending_commands_refuse_with_exit_2(args, issue):
+@pytest.mark.parametrize("args, issue", [(["bench", "occlusion", "--crop", "0.3"], 11), (["report", "results"], 11)])
+def test_pending_commands_refuse_with_exit_2(args, issue, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a command that wrongly runs must not write into the checkout
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
     assert f"not implemented yet (tracked in issue #{issue})" in result.output
+    assert not any(tmp_path.iterdir())
 
 
 def test_module_entry_point_runs():

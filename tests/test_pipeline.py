@@ -38,15 +38,6 @@ def test_lifter_shapes_root_and_a_falling_loss():
     assert losses[-1] < 0.5 * losses[0]
 
 
-@pytest.fixture(scope="module")
-def pipeline_run(tiny_dataset, tmp_path_factory):
-    run = tmp_path_factory.mktemp("pipeline") / "run"
-    result = CliRunner().invoke(cli, ["train", "all", "--config", "tiny", "--data", str(tiny_dataset), "--out",
-                                      str(run), "--quiet"])
-    assert result.exit_code == 0, result.output
-    return run, result.output
-
-
 def test_train_all_writes_every_stage_and_a_finite_summary(pipeline_run):
     run, output = pipeline_run
     for stage in ("msst", "hiarm", "lifter_hier", "lifter_sparse", "lifter_gt-hier"):
@@ -132,3 +123,21 @@ def test_predict_refuses_a_run_with_mixed_checkpoints(pipeline_run, tmp_path):
     np.save(tmp_path / "kp.npy", np.random.default_rng(0).uniform(300, 600, size=(2, 17, 2)))
     res = CliRunner().invoke(cli, ["predict", "--run", str(mixed), "--input", str(tmp_path / "kp.npy")])
     assert res.exit_code == 1 and "different hierarchies" in res.output
+
+
+def test_attention_equals_torch_multihead_attention():
+    from torch import nn
+
+    from hipart.models.transformer import Attention
+
+    torch.manual_seed(0)
+    ours, ref = Attention(32, 2, 0.0), nn.MultiheadAttention(32, 2, batch_first=True)
+    with torch.no_grad():
+        ref.in_proj_weight.copy_(ours.qkv.weight)
+        ref.in_proj_bias.copy_(ours.qkv.bias)
+        ref.out_proj.weight.copy_(ours.out.weight)
+        ref.out_proj.bias.copy_(ours.out.bias)
+    x = torch.randn(3, 161, 32)
+    torch.testing.assert_close(ours(x)[0], ref(x, x, x, need_weights=False)[0], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="not divisible"):
+        Attention(30, 4, 0.0)

