@@ -9,9 +9,29 @@ import click
 from hipart_cli.common import HipartGroup
 
 
-@click.group(cls=HipartGroup)
+class TrainGroup(HipartGroup):
+    """The stage commands plus one command per registered baseline, built on demand from the registry (so that
+    commands which do not train never import torch)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from hipart.models.baselines import METHODS, get_method
+
+        get_method("diffpose")  # importing registers every method
+        return super().list_commands(ctx) + sorted(METHODS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is not None:
+            return command
+        from hipart.models.baselines import METHODS, get_method
+
+        get_method("diffpose")
+        return baseline_command(METHODS[name]) if name in METHODS else None
+
+
+@click.group(cls=TrainGroup)
 def train() -> None:
-    """Train the three stages: MSST tokenizer, HiARM densifier, lifter (or all in order).
+    """Train the three stages: MSST tokenizer, HiARM densifier, lifter (or all in order), and the baselines.
 
     Multi-GPU (or multi-process CPU) training: torchrun --nproc_per_node N -m hipart_cli.main train STAGE ...
     """
@@ -33,7 +53,7 @@ def stage_options(stage: str):
             click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
                          help="Dataset from 'hipart data build'. Default: data/<source>-<config name>."),
             click.option("--out", type=click.Path(path_type=Path), default=None,
-                         help=f"Run folder for this stage. Default: runs/<config name>/{stage}."),
+                         help=f"Folder for this stage. Default: runs/<config name>/{stage}."),
             click.option("--resume", is_flag=True, help="Continue the checkpoint in --out from its last epoch."),
             click.option("--force", is_flag=True, help="Train from scratch even if --out holds a checkpoint."),
             click.option("--device", default=None, help="auto (cuda when present), cpu, cuda or cuda:N."),
@@ -132,16 +152,56 @@ def lifter(config_name: str, data_dir: Path | None, out: Path | None, resume: bo
 @click.option("--force", is_flag=True, help="Retrain every stage even when its checkpoint is finished.")
 @click.option("--device", default=None, help="auto (cuda when present), cpu, cuda or cuda:N.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--with-baselines", is_flag=True,
+              help="Then train every registered baseline (settings from the config's baselines section) and add "
+                   "the lifting ones to summary.csv; densifiers go to densify_summary.csv.")
 def all_stages(config_name: str, data_dir: Path | None, out: Path | None, force: bool, device: str | None,
-               quiet: bool) -> None:
-    """Everything in order: dataset (built if missing), MSST, HiARM, then the hier, sparse and gt-hier lifters.
-    Finished stages whose checkpoint matches the config are skipped; unfinished ones resume."""
+               quiet: bool, with_baselines: bool) -> None:
+    """Everything in order: dataset (built if missing), MSST, HiARM, then the hier, sparse and gt-hier lifters
+    (and the baselines with --with-baselines). Finished stages whose checkpoint matches the config are skipped;
+    unfinished ones resume."""
     import pandas as pd
 
     from hipart.pipeline import train_all
 
     cfg = _config(config_name, device)
-    summary = train_all(cfg, data_dir, out, force=force, progress=not quiet, log=click.echo)
+    summary = train_all(cfg, data_dir, out, force=force, progress=not quiet, log=click.echo,
+                        with_baselines=with_baselines)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         click.echo(summary.round(1).to_string())
     click.echo(f"summary: {(out or Path('runs') / cfg.name) / 'summary.csv'}")
+
+
+def baseline_command(method) -> click.Command:
+    """`hipart train NAME` for a registered baseline: the shared stage options plus one option per setting of the
+    method (overriding the config's baselines.NAME section, which overrides the method's defaults)."""
+    import dataclasses
+
+    settings = [f for f in dataclasses.fields(method.config)]
+
+    def run(config_name: str, data_dir: Path | None, out: Path | None, resume: bool, force: bool,
+            device: str | None, quiet: bool, run_dir: Path | None, **values) -> None:
+        from hipart.training.baselines import train_baseline
+
+        cfg = _config(config_name, device)
+        data_dir = data_dir if data_dir is not None else _paths(cfg, None, None, "")[0]
+        run_dir = run_dir if run_dir is not None else Path("runs") / cfg.name
+        summary = train_baseline(cfg, method.name, data_dir, run_dir, out, resume=resume, force=force,
+                                 progress=not quiet, log=click.echo, **values)
+        if summary:
+            scores = ", ".join(f"{k} {v:.2f}" for k, v in summary["test"].items() if k != "frames")
+            click.echo(f"{method.name}: test {scores} over {summary['test']['frames']} frames; "
+                       f"{summary['complexity']['params']:,} parameters; run folder {out or run_dir}")
+
+    command = run
+    for f in reversed(settings):
+        kind = {int: int, float: float, str: str, bool: bool}[type(f.default)]
+        command = click.option(f"--{f.name.replace('_', '-')}", f.name, type=kind, default=None,
+                               help=f"baselines.{method.name}.{f.name} (default {f.default!r}).")(command)
+    command = click.option("--run", "run_dir", type=click.Path(path_type=Path), default=None,
+                           help="Run folder: the baseline trains into <run>/baseline_<name>, beside the HiPART "
+                                "stages it reads. Default: runs/<config name>.")(command)
+    command = stage_options(f"baseline_{method.name}" + ("-<variant>" if method.folder else ""))(command)
+    doc = (method.summary[0].upper() + method.summary[1:] + ".\n\nSettings: the method's defaults, then the "
+           f"config's 'baselines: {{{method.name}: {{...}}}}' section, then the options below.")
+    return click.command(method.name, help=doc)(command)

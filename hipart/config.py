@@ -88,6 +88,7 @@ class LifterConfig:
     depth: int = 4  # our choice
     heads: int = 8  # our choice
     dropout: float = 0.1  # our choice
+    attention_dropout: float = 0.0  # our choice: keeps the fused attention kernel (see hipart.models.transformer)
     batch_size: int = 256
     epochs: int = 25
     lr: float = 1e-3
@@ -105,6 +106,8 @@ class Config:
     msst: MSSTConfig = field(default_factory=MSSTConfig)
     hiarm: HiARMConfig = field(default_factory=HiARMConfig)
     lifter: LifterConfig = field(default_factory=LifterConfig)
+    # Per-baseline settings over each method's own defaults (hipart.models.baselines), e.g. {mixste: {frames: 27}}.
+    baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
@@ -126,6 +129,10 @@ def _plain(obj: Any) -> Any:
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
     """Check a YAML value against a field's type; ints are accepted where floats are expected."""
     origin = typing.get_origin(annotation)
+    if origin is dict:  # baselines: name -> settings mapping (checked against each method in _validate)
+        if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+            raise HipartError(f"config key '{where}' must map names to mappings of settings, got {value!r}")
+        return {str(k): dict(v) for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise HipartError(f"config key '{where}' must be a list, got {value!r}")
@@ -190,6 +197,11 @@ def _validate(cfg: Config) -> None:
     for name, section in (("hiarm", cfg.hiarm), ("lifter", cfg.lifter)):
         if section.dim % section.heads:
             raise HipartError(f"config: {name}.dim ({section.dim}) must be divisible by {name}.heads ({section.heads})")
+    if cfg.baselines:
+        from hipart.models.baselines import method_settings
+
+        for name in cfg.baselines:
+            method_settings(cfg, name)  # unknown methods and settings fail here, at load time
 
 
 def _read_yaml(text: str, source: str) -> dict[str, Any]:

@@ -6,12 +6,15 @@ Run folder (``runs/<config>`` by default)::
     config.yaml           the whole config
     msst/ hiarm/          stage folders (checkpoint, config, metrics.csv, summary.json)
     lifter_hier/ lifter_sparse/ lifter_gt-hier/   one lifter per input mode, each with eval.csv
-    summary.csv           MPJPE and P-MPJPE per action (test split) for every lifter
+    baseline_<name>/      with --with-baselines: every registered baseline (hipart.models.baselines)
+    summary.csv           MPJPE and P-MPJPE per action (test split) for every lifter (and lifting baseline)
+    densify_summary.csv   with --with-baselines: x_d / x_f 2D error (px) per action for the densification baselines
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -46,7 +49,8 @@ def _stage_state(folder: Path, section: str, cfg: Config) -> str:
 
 
 def train_all(cfg: Config, data_dir: str | Path | None = None, out: str | Path | None = None, force: bool = False,
-              progress: bool = True, log: Callable[[str], None] = print) -> pd.DataFrame:
+              progress: bool = True, log: Callable[[str], None] = print, with_baselines: bool = False
+              ) -> pd.DataFrame:
     """Build what is missing and train every stage; returns the summary table (also summary.csv)."""
     from hipart.data.build import build_dataset
     from hipart.data.prepare import default_out, make_source
@@ -56,12 +60,17 @@ def train_all(cfg: Config, data_dir: str | Path | None = None, out: str | Path |
 
     data_dir = Path(data_dir) if data_dir is not None else default_out(cfg)
     run = Path(out) if out is not None else Path("runs") / cfg.name
+    main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes shared files
     _banner(log, f"dataset: {data_dir}")
     if (data_dir / "manifest.json").is_file():
         log("dataset present; checking it matches the config")
-    build_dataset(make_source(cfg, log=log), data_dir, progress=progress, log=log)
-    run.mkdir(parents=True, exist_ok=True)
-    cfg.save(run / "config.yaml")
+    elif int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise HipartError(f"{data_dir}: build the dataset before starting torchrun ('hipart data build --config "
+                          f"{cfg.name} --out {data_dir}'); processes must not build it side by side")
+    build_dataset(make_source(cfg, log=log), data_dir, progress=progress and main_process, log=log)
+    if main_process:
+        run.mkdir(parents=True, exist_ok=True)
+        cfg.save(run / "config.yaml")
 
     def stage(name: str, section: str, folder: Path, train: Callable[..., Any]) -> None:
         _banner(log, f"{name}: {folder}")
@@ -87,13 +96,59 @@ def train_all(cfg: Config, data_dir: str | Path | None = None, out: str | Path |
         else:
             train_lifter(mode_cfg, data_dir, folder, (run / "msst", run / "hiarm") if mode == "hier" else None,
                          resume=state == "partial", force=force, progress=progress, log=log)
-        tables[mode] = pd.read_csv(folder / "eval.csv", index_col="action")
+        if main_process:
+            tables[mode] = pd.read_csv(folder / "eval.csv", index_col="action")
+    densifiers: dict[str, pd.DataFrame] = {}
+    if with_baselines:
+        from hipart.models.baselines import METHODS, get_method, method_settings
+        from hipart.training.baselines import checkpoint_kind, train_baseline
+
+        get_method("diffpose")  # registers every method
+        for name, method in sorted(METHODS.items()):
+            folder = run / method.folder_name(method_settings(cfg, name))
+            _banner(log, f"baseline {name}: {folder}")
+            state = "missing" if force else _baseline_state(folder, checkpoint_kind(name), cfg, name)
+            if state == "done":
+                log("finished checkpoint matches the config; skipped (--force retrains)")
+            else:
+                train_baseline(cfg, name, data_dir, run, folder, resume=state == "partial", force=force,
+                               progress=progress, log=log)
+            if main_process:
+                table = pd.read_csv(folder / "eval.csv", index_col="action")
+                (tables if method.task == "lift" else densifiers)[method.folder_name(method_settings(cfg, name))
+                                                                  .removeprefix("baseline_")] = table
+    if not main_process:
+        return pd.DataFrame()
     summary = pd.concat({mode: t[["MPJPE", "P-MPJPE"]] for mode, t in tables.items()}, axis=1)
     summary.columns = [f"{metric} {mode}" for mode, metric in summary.columns]
     summary["frames"] = tables["sparse"]["frames"]
     with atomic_path(run / "summary.csv") as tmp:
         summary.round(2).to_csv(tmp)
+    if densifiers:
+        dens = pd.concat({name: t.drop(columns="frames") for name, t in densifiers.items()}, axis=1)
+        dens.columns = [f"{metric} {name}" for name, metric in dens.columns]
+        with atomic_path(run / "densify_summary.csv") as tmp:
+            dens.round(2).to_csv(tmp)
     return summary
+
+
+def _baseline_state(folder: Path, kind: str, cfg: Config, name: str) -> str:
+    """As _stage_state, for a baseline: its checkpoint's settings must equal the config's."""
+    import dataclasses as dc
+
+    from hipart.models.baselines import method_settings
+    from hipart.training.engine import load_checkpoint
+
+    path = folder / "checkpoint.pt"
+    if not path.exists():
+        return "missing"
+    ckpt = load_checkpoint(path, kind)
+    mine, theirs = dc.asdict(method_settings(cfg, name)), ckpt["model_args"]["settings"]
+    if mine != theirs:
+        diff = sorted(k for k in mine if theirs.get(k) != mine[k])
+        raise HipartError(f"{path} was trained with other '{name}' settings ({', '.join(diff[:5])}); pass --force "
+                          "to retrain or use another --out")
+    return "done" if ckpt.get("finished") else "partial"
 
 
 def demo(out: str | Path = "runs/demo", data_dir: str | Path | None = None, progress: bool = True,

@@ -189,6 +189,11 @@ class PoseDataset(Dataset):
         item["image_size"] = torch.from_numpy(self.image_size[i].copy())
         return item
 
+    def sequence_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per item: the first and one-past-the-last item index of its (subject, action, subaction, camera)
+        sequence; items are ordered by sequence, then frame."""
+        return self._seq_start.copy(), self._seq_end.copy()
+
     def arrays(self, fields: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """Every selected frame at once, in item order: pose fields (N, J, C) float32 plus metadata (N,)."""
         fields = self.fields if fields is None else tuple(fields)

@@ -153,7 +153,8 @@ class Stage:
 
 
 def resume_state(out: Path, kind: str, model: torch.nn.Module, hierarchy_hash: str, config_name: str,
-                 resume: bool, log: Callable[[str], None]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+                 resume: bool, log: Callable[[str], None], model_args: dict[str, Any] | None = None
+                 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(checkpoint to continue, its weights loaded into ``model``; or the finished run's summary), or (None, None)
     for a fresh start. A checkpoint of another hierarchy or model shape is refused."""
     if not resume:
@@ -162,7 +163,7 @@ def resume_state(out: Path, kind: str, model: torch.nn.Module, hierarchy_hash: s
     ckpt = load_checkpoint(ckpt_path, kind)
     if ckpt["hierarchy_hash"] != hierarchy_hash:
         raise HipartError(f"{ckpt_path} was trained with another hierarchy than this dataset's; use --force to retrain")
-    if ckpt["model_args"] != model.model_args():
+    if ckpt["model_args"] != (model.model_args() if model_args is None else model_args):
         raise HipartError(f"{ckpt_path} was made with other model settings than config '{config_name}'; use the "
                           "checkpoint's config or --force")
     if ckpt["finished"]:
@@ -223,4 +224,6 @@ def fit(stage: Stage, rt: Runtime, out: Path, lr: float, weight_decay: float, sc
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), **state,
                 "world_size": rt.world_size, "finished": epoch + 1 == stage.epochs, **stage.payload()})
             log(f"epoch {epoch + 1}/{stage.epochs}: " + stage.describe(row) + f" ({row['seconds']:.1f} s)")
+    if rt.distributed:
+        dist.barrier()  # the final checkpoint exists before any process moves on (the next stage reads it)
     return state

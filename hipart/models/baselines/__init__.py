@@ -1,0 +1,11 @@
+"""Competing methods written in this codebase, on the same data and metrics (DESIGN.md section 4).
+
+Importing this package registers every method in :data:`METHODS`; adding a method is one new module here plus its
+import below.
+"""
+
+from hipart.models.baselines.registry import METHODS, Method, SplitData, get_method, method_settings, register
+from hipart.models.baselines import densify_gcn, densify_oneshot, diffpose, mixste  # noqa: E402  (registers)
+
+__all__ = ["METHODS", "Method", "SplitData", "get_method", "method_settings", "register",
+           "densify_gcn", "densify_oneshot", "diffpose", "mixste"]

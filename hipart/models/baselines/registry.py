@@ -1,0 +1,84 @@
+"""The baseline registry: name -> how to build, feed, train and evaluate a method. One file per method registers
+itself here (see ``hipart/models/baselines/__init__.py``); the trainer (``hipart.training.baselines``), the CLI
+(``hipart train NAME``), ``train all --with-baselines`` and the bench suite read this table only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+import torch
+from torch import nn
+
+from hipart.errors import HipartError
+
+if TYPE_CHECKING:
+    from hipart.config import Config
+    from hipart.training.baselines import BaselineContext
+
+Tensors = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """What a method trains and is scored on. ``items`` are what batches index (first axis = item). ``frames`` are
+    the ground truth of every frame of the split (``X`` (N, 17, 3) mm for lifters; ``x_d``, ``x_f`` px for
+    densifiers) plus ``action`` (N,). Items that cover several frames carry ``frame_index`` (B, f) and ``valid``
+    (B, f); otherwise item i is frame i."""
+
+    items: Tensors
+    frames: Tensors
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    task: str  # "lift" (3D, scored by MPJPE) or "densify" (x_s -> x_d, x_f, scored by 2D error in px)
+    summary: str  # one line: what it is and whose design it follows
+    config: type  # dataclass of its settings; defaults are the published setting where one exists
+    # (settings, info) -> model; info holds "levels" (the dataset's) and, for methods that need the run's MSST,
+    # "msst_args"; it is stored in the checkpoint so the model can be rebuilt
+    build: Callable[[Any, dict[str, Any]], nn.Module]
+    data: Callable[["BaselineContext", Any, str], SplitData]  # (context, settings, split)
+    loss: Callable[[nn.Module, Tensors, Any], tuple[torch.Tensor, dict[str, float]]]
+    predict: Callable[[nn.Module, Tensors, Any], Tensors]  # batch of items -> {"X"} mm or {"x_d", "x_f"} px
+    folder: Callable[[Any], str] | None = None  # run sub-folder; default baseline_<name>
+    needs: Callable[[Any], tuple[str, ...]] = lambda settings: ()  # run stages read: "msst", "hiarm"
+    prepare: Callable[[nn.Module, "BaselineContext"], None] | None = None  # after a fresh build, before training
+
+    def folder_name(self, settings: Any) -> str:
+        return f"baseline_{self.folder(settings) if self.folder else self.name}"
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    if method.name in METHODS:
+        raise ValueError(f"baseline '{method.name}' is registered twice")
+    if method.task not in ("lift", "densify"):
+        raise ValueError(f"baseline '{method.name}': task must be lift or densify, got '{method.task}'")
+    METHODS[method.name] = method
+    return method
+
+
+def get_method(name: str) -> Method:
+    importlib.import_module("hipart.models.baselines")  # importing the package registers every method
+
+    if name not in METHODS:
+        raise HipartError(f"unknown baseline '{name}'; registered: {', '.join(sorted(METHODS))}")
+    return METHODS[name]
+
+
+def method_settings(cfg: "Config", name: str, **overrides: Any) -> Any:
+    """The method's settings: its defaults, then ``baselines.<name>`` of the config, then ``overrides``."""
+    method = get_method(name)
+    known = {f.name for f in dataclasses.fields(method.config)}
+    values = {**cfg.baselines.get(name, {}), **{k: v for k, v in overrides.items() if v is not None}}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise HipartError(f"baselines.{name}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return method.config(**values)

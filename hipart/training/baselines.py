@@ -1,0 +1,248 @@
+"""``hipart train <baseline>``: one trainer for every registered baseline (``hipart.models.baselines``).
+
+A method supplies its model, its per-split tensors, its loss and its prediction; this module does the rest the
+same way for all of them: AdamW with cosine decay through the shared epoch loop (checkpoints, exact resume,
+metrics.csv, torchrun), then per-action scores on the test split (``eval.csv``: MPJPE / P-MPJPE in mm for lifters,
+the 2D error of x_d and x_f in px for densifiers) and ``summary.json`` with parameters and FLOPs per frame.
+Run folder: ``<run>/baseline_<name>`` beside the HiPART stages, whose MSST / HiARM it reads when it needs them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from hipart import __version__
+from hipart.config import Config
+from hipart.data.dataset import PoseDataset
+from hipart.errors import HipartError
+from hipart.io import atomic_path, write_json_atomic
+from hipart.metrics import mpjpe, p_mpjpe, per_action_table
+from hipart.models.baselines import Method, SplitData, get_method, method_settings
+from hipart.models.complexity import count_params_flops
+from hipart.skeleton import H36M_ACTIONS
+from hipart.training.engine import (Runtime, Stage, check_run_folder, fit, load_checkpoint, resume_state, seed_all,
+                                    start_runtime, stop_runtime, warmup_cosine)
+
+
+def checkpoint_kind(name: str) -> str:
+    return f"baseline:{name}"
+
+
+class BaselineContext:
+    """What methods read: the dataset's splits in the shapes they need and the run's trained HiPART stages.
+    Everything is loaded once, on first use."""
+
+    def __init__(self, cfg: Config, data_dir: Path, run: Path, device: torch.device = torch.device("cpu")) -> None:
+        self.cfg, self.data_dir, self.run, self.device = cfg, Path(data_dir), Path(run), device
+        self._cache: dict[Any, Any] = {}
+
+    def _once(self, key: Any, make: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def stage_checkpoint(self, stage: str) -> Path:
+        path = self.run / stage / "checkpoint.pt"
+        if not path.is_file():
+            raise HipartError(f"{path} not found: this baseline needs the run's trained {stage.upper()}; run "
+                              f"'hipart train all --out {self.run}' (or 'hipart train {stage}') first")
+        return path
+
+    def lift_frames(self, split: str, mode: str) -> Any:
+        """LiftTensors (x screen-normalised, X root-relative mm, action) of every frame, in dataset order. ``hier``
+        inputs are shared with the hier lifter's cache (``lifter_hier/hier_{split}.pt``)."""
+        from hipart.training.lifter import lifter_inputs
+
+        def make() -> Any:
+            stages = (self.stage_checkpoint("msst").parent, self.stage_checkpoint("hiarm").parent) \
+                if mode == "hier" else None
+            return lifter_inputs(mode, self.data_dir, split, stages, self.run / "lifter_hier")
+        return self._once(("lift", split, mode), make)
+
+    def sequence_bounds(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        return self._once(("bounds", split),
+                          lambda: PoseDataset(self.data_dir, split, fields=("x_s",), verify=False).sequence_bounds())
+
+    def pose_tensors(self, split: str) -> Any:
+        from hipart.training.msst import load_pose_tensors
+
+        return self._once(("pose", split), lambda: load_pose_tensors(self.data_dir, split))
+
+    def msst(self) -> nn.Module:
+        from hipart.training.msst import load_msst
+
+        return self._once("msst", lambda: load_msst(self.stage_checkpoint("msst"))[0])
+
+    def tokens(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """MSST token indices of the clean fine poses, shared with HiARM's cache (``hiarm/tokens_{split}.pt``)."""
+        from hipart.training.hiarm import cached_tokens
+
+        return self._once(("tokens", split), lambda: cached_tokens(
+            self.msst(), self.stage_checkpoint("msst"), self.data_dir, split, self.pose_tensors(split),
+            self.run / "hiarm", self.device))
+
+    @cached_property
+    def levels(self) -> dict[str, int]:
+        return PoseDataset(self.data_dir, "test", fields=("x_s",), verify=False).levels
+
+    def info(self, method: Method, settings: Any) -> dict[str, Any]:
+        info: dict[str, Any] = {"levels": self.levels}
+        if "msst" in method.needs(settings):
+            info["msst_args"] = self.msst().model_args()
+        return info
+
+
+def _items_per_frame(data: SplitData) -> int:
+    return data.items["valid"].shape[1] if "frame_index" in data.items else 1
+
+
+@torch.no_grad()
+def predict_frames(method: Method, model: nn.Module, settings: Any, data: SplitData, device: torch.device,
+                   frames_per_batch: int = 4096) -> dict[str, torch.Tensor]:
+    """The method's outputs for every frame of ``data`` (windowed methods: each frame from the window holding it)."""
+    was = model.training
+    model.eval()
+    n = len(next(iter(data.items.values())))
+    step = max(1, frames_per_batch // _items_per_frame(data))
+    parts: dict[str, list[torch.Tensor]] = {}
+    for start in range(0, n, step):
+        batch = {k: v[start:start + step].to(device) for k, v in data.items.items()}
+        for k, v in method.predict(model, batch, settings).items():
+            parts.setdefault(k, []).append(v.float().cpu())
+    model.train(was)
+    out = {k: torch.cat(v) for k, v in parts.items()}
+    if "frame_index" in data.items:
+        index, valid = data.items["frame_index"], data.items["valid"]
+        num_frames = len(data.frames["action"])
+        for k, v in out.items():
+            frames = torch.full((num_frames, *v.shape[2:]), float("nan"))
+            frames[index[valid]] = v[valid]
+            out[k] = frames
+    return out
+
+
+def score_table(task: str, pred: dict[str, torch.Tensor], frames: dict[str, torch.Tensor]) -> pd.DataFrame:
+    """Per-action table: MPJPE / P-MPJPE (mm) for lifters, mean 2D error of x_d / x_f (px) for densifiers."""
+    names = np.array(H36M_ACTIONS)[frames["action"].numpy()]
+    if task == "lift":
+        X = frames["X"]
+        return per_action_table({"MPJPE": mpjpe(pred["X"], X), "P-MPJPE": p_mpjpe(pred["X"].double(), X.double())},
+                                names)
+    return per_action_table({f"{k} px": (pred[k] - frames[k]).norm(dim=-1).mean(-1) for k in ("x_d", "x_f")}, names)
+
+
+def _averages(task: str, table: pd.DataFrame) -> dict[str, float]:
+    avg = table.loc["Average"]
+    if task == "lift":
+        return {"mpjpe": float(avg["MPJPE"]), "p_mpjpe": float(avg["P-MPJPE"])}
+    return {"x_d_px": float(avg["x_d px"]), "x_f_px": float(avg["x_f px"])}
+
+
+def load_baseline(path: str | Path, name: str) -> tuple[nn.Module, Any, dict[str, Any]]:
+    """(model in eval mode, its settings, the checkpoint payload)."""
+    method = get_method(name)
+    ckpt = load_checkpoint(path, checkpoint_kind(name))
+    settings = method.config(**ckpt["model_args"]["settings"])
+    model = method.build(settings, ckpt["model_args"]["info"])
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), settings, ckpt
+
+
+def baseline_folder(cfg: Config, name: str, run: str | Path, **overrides: Any) -> Path:
+    method = get_method(name)
+    return Path(run) / method.folder_name(method_settings(cfg, name, **overrides))
+
+
+def train_baseline(cfg: Config, name: str, data_dir: str | Path, run: str | Path, out: str | Path | None = None,
+                   resume: bool = False, force: bool = False, progress: bool = True,
+                   log: Callable[[str], None] = print, **overrides: Any) -> dict[str, Any]:
+    """Train baseline ``name`` (settings: its defaults < ``cfg.baselines[name]`` < ``overrides``)."""
+    method = get_method(name)
+    settings = method_settings(cfg, name, **overrides)
+    out_dir = Path(out) if out is not None else Path(run) / method.folder_name(settings)
+    check_run_folder(out_dir, resume, force)
+    rt = start_runtime(cfg.device)
+    try:
+        return _train(cfg, method, settings, Path(data_dir), Path(run), out_dir,
+                      resume and (out_dir / "checkpoint.pt").exists(), progress, log, rt)
+    finally:
+        stop_runtime(rt)
+
+
+def _train(cfg: Config, method: Method, s: Any, data_dir: Path, run: Path, out: Path, resume: bool, progress: bool,
+           log: Callable[[str], None], rt: Runtime) -> dict[str, Any]:
+    kind = checkpoint_kind(method.name)
+    ctx = BaselineContext(cfg, data_dir, run, rt.device)
+    dataset = PoseDataset(data_dir, "train", fields=("x_s",), verify=rt.is_main)
+    seed_all(cfg.seed)
+    info = ctx.info(method, s)
+    model = method.build(s, info)
+    args = {"settings": dataclasses.asdict(s), "info": info}
+    ckpt, finished = resume_state(out, kind, model, dataset.hierarchy_hash, cfg.name, resume, log, model_args=args)
+    if finished is not None:
+        return finished
+    if ckpt is None and method.prepare is not None:
+        method.prepare(model, ctx)
+    train, test = method.data(ctx, s, "train"), method.data(ctx, s, "test")
+    model.to(rt.device)
+    items = {k: v.to(rt.device) for k, v in train.items.items()}
+    num_items = len(next(iter(items.values())))
+    if rt.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        cfg.save(out / "config.yaml")
+        log(f"{method.name}: {num_items} train items / {len(test.frames['action'])} test frames, device {rt.device}"
+            + (f"; resuming after epoch {ckpt['epoch']}" if ckpt else ""))
+
+    def step(net: nn.Module, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        return method.loss(net, {k: v[idx] for k, v in items.items()}, s)
+
+    def evaluate(core: nn.Module) -> dict[str, float]:
+        return _averages(method.task, score_table(method.task, predict_frames(method, core, s, test, rt.device),
+                                                  test.frames))
+
+    def describe(row: dict[str, Any]) -> str:
+        scores = ", ".join(f"{k[5:]} {v:.2f}" for k, v in row.items() if k.startswith("test_"))
+        return f"loss {row['loss']:.4f}, test {scores}"
+
+    stage = Stage(kind, model, num_items, s.epochs, s.batch_size, cfg.seed, step, evaluate, describe,
+                  lambda: {"model_args": args, "config": cfg.to_dict(), "hierarchy_hash": dataset.hierarchy_hash,
+                           "hipart_version": __version__})
+    state = fit(stage, rt, out, s.lr, s.weight_decay,
+                lambda opt, per_epoch: warmup_cosine(opt, 0, s.epochs * per_epoch), ckpt, progress, log)
+    if not rt.is_main:
+        return {}
+    table = score_table(method.task, predict_frames(method, model, s, test, rt.device), test.frames)
+    with atomic_path(out / "eval.csv") as tmp:
+        table.to_csv(tmp)
+    sample = {k: v[:1].to(rt.device) for k, v in test.items.items()}
+    complexity = _complexity(method, model, s, sample, _items_per_frame(test))
+    summary = {"stage": kind, "method": method.name, "task": method.task, "settings": dataclasses.asdict(s),
+               "config": cfg.name, "epochs": s.epochs, "steps": state["step"],
+               "test": {**_averages(method.task, table), "frames": len(test.frames["action"])},
+               "complexity": complexity, "hierarchy_hash": dataset.hierarchy_hash, "data": str(data_dir),
+               "hipart_version": __version__}
+    write_json_atomic(out / "summary.json", summary)
+    return summary
+
+
+def _complexity(method: Method, model: nn.Module, s: Any, sample: dict[str, torch.Tensor], frames: int
+                ) -> dict[str, float]:
+    """Parameters and FLOPs per frame of the method's whole prediction (e.g. every DDIM step; token decoding)."""
+
+    class Predict(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, dummy: torch.Tensor) -> Any:
+            return method.predict(self.inner, sample, s)
+
+    return count_params_flops(Predict(), torch.zeros(1), per=frames)
