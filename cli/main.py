@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from hipart import __version__
+from hipart_cli.bench import bench, report
 from hipart_cli.coarsen import coarsen
-from hipart_cli.common import HipartGroup, pending_command
+from hipart_cli.common import HipartGroup
 from hipart_cli.data import data
 from hipart_cli.demo import demo
 from hipart_cli.densify import densify
@@ -24,23 +25,14 @@ def cli() -> None:
     """
 
 
-@cli.group(cls=HipartGroup)
-def bench() -> None:
-    """Benchmarks: occlusion, speed, ablation, densification, codebooks."""
-
-
 cli.add_command(coarsen)
 cli.add_command(data)
 cli.add_command(train)
 cli.add_command(densify)
 cli.add_command(demo)
 cli.add_command(predict)
-for _name, _help in (("occlusion", "MPJPE under keypoint masking and cropping."), ("speed", "Frames per second."),
-                     ("ablation", "L1/L2/D1/D2 grid: parameters, FLOPs, MPJPE."),
-                     ("densify", "Fine/dense 2D error per action."), ("codebook", "Codebook similarity and usage."),
-                     ("all", "Every benchmark.")):
-    pending_command(bench, _name, _help)
-pending_command(cli, "report", "Collect benchmark tables and plots into one report.")
+cli.add_command(bench)
+cli.add_command(report)
 
 
 def main() -> None:

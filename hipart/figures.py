@@ -54,20 +54,8 @@ def demo_figure(run: str | Path, data_dir: str | Path, path: str | Path, index: 
     ax.set_aspect("equal")
     ax.legend(fontsize=7, loc="lower right")
     ax3 = fig.add_subplot(1, 2, 2, projection="3d")
-    for pose, colour, label in ((gt, "k", "ground truth"), (preds["hier"], "tab:orange", "hier lifter"),
-                                (preds["sparse"], "tab:blue", "sparse lifter")):
-        for n, (a, b) in enumerate(H36M.bones):  # camera space: x right, y down, z forward -> plot z as depth
-            ax3.plot(pose[[a, b], 0], pose[[a, b], 2], -pose[[a, b], 1], c=colour, lw=1.5,
-                     label=label if n == 0 else None)
-    reach = float(np.abs(np.concatenate([gt, *preds.values()])).max()) * 1.05
-    ax3.set_xlim(-reach, reach)
-    ax3.set_ylim(-reach, reach)
-    ax3.set_zlim(-reach, reach)
-    ax3.set_box_aspect((1, 1, 1))
-    ax3.view_init(elev=10, azim=-70)
-    ax3.set_xlabel("x (mm)")
-    ax3.set_ylabel("depth z (mm)")
-    ax3.set_zlabel("up -y (mm)")
+    draw_skeletons_3d(ax3, [(gt, "k", "ground truth"), (preds["hier"], "tab:orange", "hier lifter"),
+                            (preds["sparse"], "tab:blue", "sparse lifter")])
     err = {m: float(np.linalg.norm(p - gt, axis=-1).mean()) for m, p in preds.items()}
     ax3.set_title(f"3D, root-relative: MPJPE hier {err['hier']:.0f} mm, sparse {err['sparse']:.0f} mm")
     ax3.legend(fontsize=7)
@@ -77,3 +65,20 @@ def demo_figure(run: str | Path, data_dir: str | Path, path: str | Path, index: 
         fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path
+
+
+def draw_skeletons_3d(ax3, poses: list[tuple[np.ndarray, str, str]]) -> None:
+    """Root-relative (17, 3) camera-space poses (x right, y down, z forward) as skeletons, depth into the page."""
+    for pose, colour, label in poses:
+        for n, (a, b) in enumerate(H36M.bones):
+            ax3.plot(pose[[a, b], 0], pose[[a, b], 2], -pose[[a, b], 1], c=colour, lw=1.5,
+                     label=label if n == 0 else None)
+    reach = float(np.abs(np.concatenate([p[0] for p in poses])).max()) * 1.05
+    ax3.set_xlim(-reach, reach)
+    ax3.set_ylim(-reach, reach)
+    ax3.set_zlim(-reach, reach)
+    ax3.set_box_aspect((1, 1, 1))
+    ax3.view_init(elev=10, azim=-70)
+    ax3.set_xlabel("x (mm)")
+    ax3.set_ylabel("depth z (mm)")
+    ax3.set_zlabel("up -y (mm)")

@@ -76,3 +76,20 @@ def pipeline_run(tiny_dataset, tmp_path_factory):
                                       str(run), "--quiet"])
     assert result.exit_code == 0, result.output
     return run, result.output
+
+
+@pytest.fixture(scope="session")
+def baseline_run(pipeline_run, tiny_dataset, tmp_path_factory):
+    """A copy of the tiny run plus every baseline (`train all --with-baselines`), for the benchmarks."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from hipart_cli.main import cli
+
+    run = tmp_path_factory.mktemp("bench") / "run"
+    shutil.copytree(pipeline_run[0], run)
+    result = CliRunner().invoke(cli, ["train", "all", "--config", "tiny", "--data", str(tiny_dataset), "--out",
+                                      str(run), "--quiet", "--with-baselines"])
+    assert result.exit_code == 0, result.output
+    return run

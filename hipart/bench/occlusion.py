@@ -6,9 +6,11 @@
   drawn per frame.
 
 An occluded joint gets a detector-like failure: its reported position is displaced by Gaussian noise whose standard
-deviation is ``error_scale`` times the box diagonal. That default (0.1) is our documented assumption; issue #11
-calibrates it from real detections (VideoPose3D CPN minus ground truth) where a user has them. Everything is drawn
-from a numpy Generator, so the same seed gives the same occluded inputs for every method.
+deviation (per axis) is ``error_scale`` times the box diagonal. The default, 0.1, is our assumption; with real
+detections (VideoPose3D's CPN archive and its ground-truth 2D archive) ``calibrate_error_scale`` measures it: the
+per-axis RMS displacement, in box diagonals, of the joints the detector got wrong (off by more than ``FAILURE`` box
+diagonals). Everything is drawn from a numpy Generator, so the same seed gives the same occluded inputs for every
+method.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from hipart.errors import HipartError
 
+FAILURE = 0.05  # a detection this far (box diagonals) from the truth counts as a failure when calibrating
 BOX_PADDING = 0.1  # fraction of the joints' extent added on each side: a person's box is larger than its joints
 SIDES = ("left", "right", "top", "bottom")
 
@@ -90,3 +93,35 @@ class OcclusionModel:
                 hidden = fn(x[sel], ratio, rng)
                 out[sel] = self.corrupt(x[sel], hidden, rng)
         return out
+
+
+def calibrate_error_scale(detected: np.ndarray, truth: np.ndarray, failure: float = FAILURE) -> dict[str, float]:
+    """Fit ``OcclusionModel.error_scale`` to real detections: (N, J, 2) detected and true px -> the per-axis RMS
+    displacement of the failed joints in box diagonals (``error_scale``), and the fraction of joints that failed."""
+    if detected.shape != truth.shape or detected.ndim != 3 or detected.shape[-1] != 2:
+        raise HipartError(f"detections {detected.shape} and ground truth {truth.shape} must both be (N, J, 2) px")
+    if not (np.isfinite(detected).all() and np.isfinite(truth).all()):
+        raise HipartError("detections or ground truth hold NaN / infinite values; drop those frames first")
+    box = person_boxes(truth)
+    diag = np.linalg.norm(box[:, 2:] - box[:, :2], axis=1)[:, None]
+    d = (detected - truth) / np.maximum(diag, 1e-6)[..., None]
+    failed = np.linalg.norm(d, axis=-1) > failure
+    if not failed.any():
+        raise HipartError(f"no detection is off by more than {failure} box diagonals; the archives look identical")
+    return {"error_scale": float(np.sqrt((d[failed] ** 2).mean())), "failed_fraction": float(failed.mean()),
+            "joints": int(failed.size)}
+
+
+def paired_detections(detections: str, truth: str) -> tuple[np.ndarray, np.ndarray]:
+    """Stack every subject / action / camera present in both VideoPose3D 2D archives (detections, e.g. CPN, and
+    ground truth), each trimmed to the shorter of the two (VideoPose3D does the same)."""
+    from hipart.data.videopose3d import load_positions_2d
+
+    det, _ = load_positions_2d(detections)
+    gt, _ = load_positions_2d(truth)
+    pairs = [(a[:n], b[:n]) for s in sorted(set(det) & set(gt)) for act in sorted(set(det[s]) & set(gt[s]))
+             for a, b in zip(det[s][act], gt[s][act]) for n in [min(len(a), len(b))]]
+    if not pairs:
+        raise HipartError(f"{detections} and {truth} share no subject/action; give the detections and the ground "
+                          "truth 2D archive of the same dataset")
+    return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])

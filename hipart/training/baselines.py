@@ -40,8 +40,12 @@ class BaselineContext:
     """What methods read: the dataset's splits in the shapes they need and the run's trained HiPART stages.
     Everything is loaded once, on first use."""
 
-    def __init__(self, cfg: Config, data_dir: Path, run: Path, device: torch.device = torch.device("cpu")) -> None:
+    def __init__(self, cfg: Config, data_dir: Path, run: Path, device: torch.device = torch.device("cpu"),
+                 x_s_px: dict[str, np.ndarray] | None = None) -> None:
+        """``x_s_px``: per split, sparse 2D poses (px) that replace the dataset's as every lifter's input (the
+        occlusion benchmark feeds the same occluded poses to every method this way)."""
         self.cfg, self.data_dir, self.run, self.device = cfg, Path(data_dir), Path(run), device
+        self.x_s_px = x_s_px or {}
         self._cache: dict[Any, Any] = {}
 
     def _once(self, key: Any, make: Callable[[], Any]) -> Any:
@@ -64,7 +68,8 @@ class BaselineContext:
         def make() -> Any:
             stages = (self.stage_checkpoint("msst").parent, self.stage_checkpoint("hiarm").parent) \
                 if mode == "hier" else None
-            return lifter_inputs(mode, self.data_dir, split, stages, self.run / "lifter_hier")
+            return lifter_inputs(mode, self.data_dir, split, stages, self.run / "lifter_hier",
+                                 x_s_px=self.x_s_px.get(split))
         return self._once(("lift", split, mode), make)
 
     def sequence_bounds(self, split: str) -> tuple[np.ndarray, np.ndarray]:

@@ -45,16 +45,17 @@ class LiftTensors:
 
 
 @torch.no_grad()
-def densified_levels(data_dir: Path, split: str, x_s_px: np.ndarray, stage_dirs: tuple[Path, Path], cache: Path
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """HiARM + MSST dense and fine levels (px) for the split's sparse poses, from the cache when it matches."""
+def densified_levels(data_dir: Path, split: str, x_s_px: np.ndarray, stage_dirs: tuple[Path, Path],
+                     cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """HiARM + MSST dense and fine levels (px) for the split's sparse poses, from the cache when it matches
+    (``cache`` None: computed, not stored)."""
     from hipart.training.hiarm import densify, load_hiarm
     from hipart.training.msst import load_msst
 
     msst_path, hiarm_path = (d / "checkpoint.pt" for d in stage_dirs)
     key = f"{file_sha256(msst_path)}:{file_sha256(hiarm_path)}:{file_sha256(data_dir / MANIFEST)}:{len(x_s_px)}"
-    path = cache / f"hier_{split}.pt"
-    if path.is_file():
+    path = cache / f"hier_{split}.pt" if cache is not None else None
+    if path is not None and path.is_file():
         stored = torch.load(path, weights_only=True)
         if stored.get("key") == key:
             return stored["x_d"].numpy(), stored["x_f"].numpy()
@@ -62,15 +63,24 @@ def densified_levels(data_dir: Path, split: str, x_s_px: np.ndarray, stage_dirs:
     msst, _ = load_msst(msst_path)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     out = densify(hiarm.to(device), msst.to(device), torch.from_numpy(x_s_px))
-    cache.mkdir(parents=True, exist_ok=True)
+    if path is None:
+        return out["x_d"].numpy(), out["x_f"].numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         torch.save({"key": key, "x_d": out["x_d"], "x_f": out["x_f"]}, tmp)
     return out["x_d"].numpy(), out["x_f"].numpy()
 
 
-def lifter_inputs(mode: str, data_dir: Path, split: str, stage_dirs: tuple[Path, Path] | None, cache: Path,
-                  max_items: int | None = None) -> LiftTensors:
+def lifter_inputs(mode: str, data_dir: Path, split: str, stage_dirs: tuple[Path, Path] | None, cache: Path | None,
+                  max_items: int | None = None, x_s_px: np.ndarray | None = None) -> LiftTensors:
+    """The split's lifter inputs and targets. ``x_s_px`` (N, 17, 2) replaces the dataset's sparse 2D poses (e.g.
+    occluded ones; ``hier`` then densifies them afresh, ``cache`` is not used)."""
     a = PoseDataset(data_dir, split, fields=("x_s", "x_d", "x_f", "X_s"), normalize=False).arrays()
+    if x_s_px is not None:
+        if x_s_px.shape != a["x_s"].shape or not np.isfinite(x_s_px).all():
+            raise HipartError(f"replacement sparse poses: shape {x_s_px.shape} (finite values required); the "
+                              f"{split} split needs {a['x_s'].shape}")
+        a["x_s"], cache = x_s_px.astype(np.float32), None
     if max_items is not None and len(a["action"]) > max_items:
         keep = np.linspace(0, len(a["action"]) - 1, max_items).round().astype(int)
         a = {k: v[keep] for k, v in a.items()}

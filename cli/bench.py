@@ -1,0 +1,198 @@
+"""`hipart bench ...` and `hipart report`: parse arguments, call hipart.bench."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hipart_cli.common import HipartGroup
+
+
+@click.group(cls=HipartGroup)
+def bench() -> None:
+    """Benchmarks on a trained run: occlusion, speed, ablation, densification, codebooks, qualitative figures.
+
+    Each writes CSV + Markdown tables, PNG plots and meta.json (config, dataset hash, git revision) into
+    RESULTS/<name>/ (default RESULTS: <run>/results); 'hipart report RESULTS' gathers them.
+    """
+
+
+def run_options(fn):
+    for opt in reversed([
+        click.option("--run", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True,
+                     help="Run folder from 'hipart train all' (or 'hipart demo')."),
+        click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+                     help="The run's dataset. Default: the one its stages record."),
+        click.option("--out", type=click.Path(path_type=Path), default=None,
+                     help="Results folder. Default: <run>/results."),
+        click.option("--device", default="auto", show_default=True, help="auto (cuda when present), cpu, cuda:N."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+def _open(run: Path, data_dir: Path | None, out: Path | None, device: str):
+    from hipart.bench.common import BenchRun
+    from hipart.device import pick_device
+
+    return BenchRun.open(run, data_dir), (out if out is not None else run / "results"), pick_device(device)
+
+
+def _done(results) -> None:
+    click.echo(f"wrote {', '.join(results.files)} in {results.folder}")
+    for name in results.files:
+        if name.endswith(".md") and not name.startswith("paper"):
+            click.echo((results.folder / name).read_text())
+
+
+@bench.command("occlusion")
+@run_options
+@click.option("--mask", "masks", type=float, multiple=True,
+              help="Mask ratio r: random square patches cover r of the person box. Repeatable.")
+@click.option("--crop", "crops", type=float, multiple=True,
+              help="Crop ratio c: a band of c of the box removed from a side drawn per frame. Repeatable.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Occluder seed (same inputs for every method).")
+@click.option("--error-scale", type=float, default=None,
+              help="Std of a hidden joint's displacement in box diagonals (default 0.1, or calibrated).")
+@click.option("--detections", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="VideoPose3D 2D archive of real detections (e.g. data_2d_h36m_cpn_ft_h36m_dbb.npz) to calibrate "
+                   "the error model; needs --truth.")
+@click.option("--truth", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="VideoPose3D ground-truth 2D archive (data_2d_h36m_gt.npz) matching --detections.")
+def occlusion(run: Path, data_dir: Path | None, out: Path | None, device: str, masks: tuple[float, ...],
+              crops: tuple[float, ...], seed: int, error_scale: float | None, detections: Path | None,
+              truth: Path | None) -> None:
+    """MPJPE of every method when the 2D input is occluded (Table 1). No --mask / --crop: both default sweeps
+    (mask 0.2 0.4 0.6 0.8, crop 0 0.1 0.2 0.3 0.4)."""
+    from hipart.bench.occlusion import calibrate_error_scale, paired_detections
+    from hipart.bench.robustness import run_occlusion
+    from hipart.errors import HipartError
+
+    if (detections is None) != (truth is None):
+        raise HipartError("--detections and --truth go together: the error model is fitted to their difference")
+    calibration = calibrate_error_scale(*paired_detections(str(detections), str(truth))) if detections else None
+    if calibration:
+        click.echo(f"calibrated: {calibration['failed_fraction']:.1%} of detections failed; error scale "
+                   f"{calibration['error_scale']:.3f} box diagonals")
+    bench_run, out, dev = _open(run, data_dir, out, device)
+    _done(run_occlusion(bench_run, out, masks, crops, seed, error_scale, calibration, dev, click.echo))
+
+
+@bench.command("speed")
+@run_options
+@click.option("--batch", "batches", type=int, multiple=True, help="Frames per forward pass (default 1 and 256).")
+@click.option("--frames", "frames", type=int, multiple=True, help="Temporal lengths f (default 1, 81, 243).")
+@click.option("--repeats", type=int, default=5, show_default=True, help="Timed runs per entry (median).")
+def speed(run: Path, data_dir: Path | None, out: Path | None, device: str, batches: tuple[int, ...],
+          frames: tuple[int, ...], repeats: int) -> None:
+    """Frames per second of HiPART (with and without the key/value cache), the sparse lifter, the diffusion
+    baseline and MixSTE-style lifters, on one device in one process (Tables 2, 4)."""
+    from hipart.bench.speed import run_speed
+    from hipart.errors import HipartError
+
+    if any(v < 1 for v in (*batches, *frames, repeats)):
+        raise HipartError("--batch, --frames and --repeats must be positive")
+    bench_run, out, dev = _open(run, data_dir, out, device)
+    _done(run_speed(bench_run, out, batches or (1, 256), frames or (1, 81, 243), repeats, dev, click.echo))
+
+
+@bench.command("ablation")
+@click.option("--config", "config", default="paper", show_default=True,
+              help="Preset or YAML whose architecture the parameter / FLOP counts use (Table 3: paper).")
+@click.option("--train-config", default="demo", show_default=True,
+              help="Preset or YAML each setting is trained with for its MPJPE.")
+@click.option("--no-train", is_flag=True, help="Parameters and FLOPs only.")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="Dataset for training. Default: data/<source>-<train config>.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo/results"), show_default=True,
+              help="Results folder.")
+@click.option("--setting", "grid", multiple=True, help="L1,L2,D1,D2 to run instead of Table 3's grid (repeatable); "
+              "with it the order / projection variants are left out.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def ablation(config: str, train_config: str, no_train: bool, data_dir: Path | None, out: Path, grid: tuple[str, ...],
+             quiet: bool) -> None:
+    """L1/L2/D1/D2 grid of Table 3 plus part order and token projection: parameters, FLOPs per frame, and
+    MPJPE from training every setting (resumable; --no-train to skip)."""
+    from hipart.bench.ablation import GRID, parse_setting, run_ablation
+
+    parsed = tuple(parse_setting(g) for g in grid)
+    _done(run_ablation(out, config, train_config, not no_train, data_dir, variants=not parsed, grid=parsed or GRID,
+                       progress=not quiet, log=click.echo))
+
+
+@bench.command("densify")
+@run_options
+def densify(run: Path, data_dir: Path | None, out: Path | None, device: str) -> None:
+    """Dense / fine 2D error per action from the true sparse pose for HiPART and the densification baselines, the
+    hier lifter fed each, and the toy experiment (Fig. 4)."""
+    from hipart.bench.densification import run_densify
+
+    bench_run, out, _ = _open(run, data_dir, out, device)
+    _done(run_densify(bench_run, out, click.echo))
+
+
+@bench.command("codebook")
+@run_options
+@click.option("--codes", type=int, default=100, show_default=True, help="Random codes per similarity matrix.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def codebook(run: Path, data_dir: Path | None, out: Path | None, device: str, codes: int, seed: int) -> None:
+    """Cosine similarity within and across the sparse and dense codebooks, usage and perplexity (Fig. 6)."""
+    from hipart.bench.codebook import run_codebook
+
+    bench_run, out, _ = _open(run, data_dir, out, device)
+    _done(run_codebook(bench_run, out, codes, seed, click.echo))
+
+
+@bench.command("qualitative")
+@run_options
+@click.option("--frame", "frames", type=int, multiple=True, help="Test frame index (repeatable). Default: 4 spread.")
+@click.option("--kind", type=click.Choice(["crop", "mask"]), default="crop", show_default=True)
+@click.option("--ratio", type=float, default=0.3, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def qualitative(run: Path, data_dir: Path | None, out: Path | None, device: str, frames: tuple[int, ...], kind: str,
+                ratio: float, seed: int) -> None:
+    """Occluded input, hierarchical 2D and 3D predictions (HiPART, diffusion baseline) for chosen frames (Figs. 7-8)."""
+    from hipart.bench.qualitative import run_qualitative
+
+    bench_run, out, _ = _open(run, data_dir, out, device)
+    _done(run_qualitative(bench_run, out, frames, kind=kind, ratio=ratio, seed=seed, log=click.echo))
+
+
+@bench.command("all")
+@run_options
+@click.option("--train-ablation", is_flag=True, help="Also train every ablation setting (long); default: counts only.")
+@click.option("--quick", is_flag=True, help="A smoke run: occlusion at mask 0.4 and crop 0.3 only, speed at batch 1 "
+              "and 16 with f = 1 and 9, 2 repeats, two ablation settings.")
+@click.pass_context
+def all_(ctx: click.Context, run: Path, data_dir: Path | None, out: Path | None, device: str,
+         train_ablation: bool, quick: bool) -> None:
+    """Every benchmark with its defaults on one run, then the report."""
+    from hipart.bench.report import build_report
+
+    out = out if out is not None else run / "results"
+    common = {"run": run, "data_dir": data_dir, "out": out, "device": device}
+    sweep = {"masks": (0.4,), "crops": (0.3,)} if quick else {"masks": (), "crops": ()}
+    timing = {"batches": (1, 16), "frames": (1, 9), "repeats": 2} if quick else \
+        {"batches": (), "frames": (), "repeats": 5}
+    for cmd, extra in ((occlusion, {**sweep, "seed": 0, "error_scale": None, "detections": None, "truth": None}),
+                       (speed, timing), (densify, {}),
+                       (codebook, {"codes": 100, "seed": 0}),
+                       (qualitative, {"frames": (), "kind": "crop", "ratio": 0.3, "seed": 0})):
+        click.echo(f"=== bench {cmd.name} ===")
+        ctx.invoke(cmd, **common, **extra)
+    click.echo("=== bench ablation ===")
+    ctx.invoke(ablation, config="paper", train_config=str(run / "config.yaml"), no_train=not train_ablation,
+               data_dir=data_dir, out=out, grid=("2,6,128,128", "4,12,128,128") if quick else (), quiet=False)
+    md, page = build_report(out)
+    click.echo(f"report: {md} and {page}")
+
+
+@click.command("report")
+@click.argument("results", type=click.Path(path_type=Path), default=Path("runs/demo/results"))
+def report(results: Path) -> None:
+    """Gather every benchmark in RESULTS (default runs/demo/results) into report.md and report.html."""
+    from hipart.bench.report import build_report
+
+    md, page = build_report(results)
+    click.echo(f"wrote {md} and {page}")

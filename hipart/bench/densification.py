@@ -1,0 +1,130 @@
+"""``hipart bench densify``: from the true sparse 2D pose, how well each method recovers the dense (48) and fine (96)
+levels, per action (supplement Fig. 4 bottom), and what the hier lifter makes of each method's levels (Fig. 4 top);
+plus the toy experiment: the sparse lifter against the lifter given the true dense levels.
+
+HiPART's levels come from HiARM + MSST, the baselines' from their checkpoints (``densify-gcn``, ``densify-oneshot``),
+and "ground truth" is the dataset's own levels. Every row's lifter is the run's hier lifter, trained on HiARM's
+levels, so the lifter column measures how useful each densifier's output is to that one lifter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from hipart.bench import reference
+from hipart.bench.common import BenchRun, Results
+from hipart.camera import normalize_pixels
+from hipart.metrics import per_action_table
+from hipart.skeleton import H36M_ACTIONS
+
+HIPART = "HiPART (HiARM + MSST)"
+TRUTH = "ground truth levels"
+
+
+def densifier_outputs(bench: BenchRun, log: Callable[[str], None] = print) -> dict[str, dict[str, np.ndarray]]:
+    """{method: {"x_d", "x_f"} px for every test frame}; methods without a checkpoint are left out (and logged)."""
+    from hipart.models.baselines import METHODS, get_method, method_settings
+    from hipart.training.baselines import BaselineContext, load_baseline, predict_frames
+    from hipart.training.lifter import densified_levels
+
+    x = _arrays(bench)
+    x_d, x_f = densified_levels(bench.data_dir, "test", x["x_s"], (bench.run / "msst", bench.run / "hiarm"),
+                                bench.run / "lifter_hier")
+    out = {HIPART: {"x_d": x_d, "x_f": x_f}}
+    ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run)
+    get_method("diffpose")
+    for name, method in sorted(METHODS.items()):
+        if method.task != "densify":
+            continue
+        folder = bench.run / method.folder_name(method_settings(bench.cfg, name))
+        if not (folder / "checkpoint.pt").is_file():
+            log(f"{name}: no checkpoint in {folder}; listed as missing (train: hipart train {name} --run {bench.run})")
+            out[name] = {}
+            continue
+        model, settings, _ = load_baseline(folder / "checkpoint.pt", name)
+        pred = predict_frames(method, model, settings, method.data(ctx, settings, "test"), torch.device("cpu"))
+        out[name] = {k: pred[k].numpy() for k in ("x_d", "x_f")}
+    return out
+
+
+def _arrays(bench: BenchRun) -> dict[str, np.ndarray]:
+    from hipart.data.dataset import PoseDataset
+
+    return PoseDataset(bench.data_dir, "test", fields=("x_s", "x_d", "x_f", "X_s"), normalize=False,
+                       verify=False).arrays()
+
+
+def run_densify(bench: BenchRun, out: str | Path, log: Callable[[str], None] = print) -> Results:
+    from hipart.training.lifter import LiftTensors, evaluate_lifter, load_lifter
+
+    a = _arrays(bench)
+    names = np.array(H36M_ACTIONS)[a["action"]]
+    outputs = densifier_outputs(bench, log)
+    outputs[TRUTH] = {"x_d": a["x_d"], "x_f": a["x_f"]}
+    X = torch.from_numpy((a["X_s"] - a["X_s"][:, :1]).astype(np.float32))
+    lifter, _ = load_lifter(bench.checkpoint("lifter_hier"))
+    fine, rows = {}, {}
+    for method, levels in outputs.items():
+        if not levels:
+            rows[method] = {"x_d px": np.nan, "x_f px": np.nan, "MPJPE (hier lifter)": np.nan}
+            continue
+        err = {f"{k} px": np.linalg.norm(levels[k] - a[k], axis=-1).mean(-1) for k in ("x_d", "x_f")}
+        table = per_action_table(err, names)
+        fine[method] = table["x_f px"]
+        joints = np.concatenate([a["x_s"], levels["x_d"], levels["x_f"]], axis=1).astype(np.float32)
+        x = torch.from_numpy(normalize_pixels(joints, a["image_size"]).astype(np.float32))
+        lift = evaluate_lifter(lifter, LiftTensors(x, X, a["action"]))
+        rows[method] = {"x_d px": table.loc["Average", "x_d px"], "x_f px": table.loc["Average", "x_f px"],
+                        "MPJPE (hier lifter)": lift.loc["Average", "MPJPE"]}
+        log(f"{method}: x_d {rows[method]['x_d px']:.2f} px, x_f {rows[method]['x_f px']:.2f} px, "
+            f"lifted {rows[method]['MPJPE (hier lifter)']:.1f} mm")
+    summary = pd.DataFrame.from_dict(rows, orient="index")
+    summary.index.name = "method"
+    per_action = pd.DataFrame(fine)
+    per_action.index.name = "action"
+    toy = _toy(bench)
+    results = Results(out, "densify", bench, {})
+    results.table(summary, "densify", f"Densification from the true sparse 2D pose (test split), {bench.data_label}",
+                  ".2f")
+    results.table(per_action, "fine_per_action", f"Fine (96-joint) 2D mean error per action (px), {bench.data_label}",
+                  ".2f")
+    results.table(toy, "toy_experiment", f"Toy experiment: lifter input, MPJPE (mm), {bench.data_label}; the paper "
+                                         f"reports a {reference.TOY_EXPERIMENT_GAIN_MM} mm gain on Human3.6M")
+    results.plot(_plot(per_action), "fine_per_action")
+    results.finish([f"{m}: no checkpoint, missing" for m, v in outputs.items() if not v])
+    return results
+
+
+def _toy(bench: BenchRun) -> pd.DataFrame:
+    rows = {}
+    for mode, label in (("sparse", "sparse 2D only"), ("gt-hier", "sparse + true dense and fine levels"),
+                        ("hier", "sparse + HiARM's levels (HiPART)")):
+        path = bench.run / f"lifter_{mode}" / "eval.csv"
+        if path.is_file():
+            avg = pd.read_csv(path, index_col="action").loc["Average"]
+            rows[label] = {"MPJPE": avg["MPJPE"], "P-MPJPE": avg["P-MPJPE"]}
+        else:
+            rows[label] = {"MPJPE": np.nan, "P-MPJPE": np.nan}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table["gain over sparse"] = table.loc["sparse 2D only", "MPJPE"] - table["MPJPE"]
+    table.index.name = "lifter input"
+    return table
+
+
+def _plot(per_action: pd.DataFrame) -> plt.Figure:
+    data = per_action.drop(index="Average", errors="ignore")
+    fig, ax = plt.subplots(figsize=(11, 4))
+    width = 0.8 / max(1, len(data.columns))
+    for i, method in enumerate(data.columns):
+        ax.bar(np.arange(len(data)) + i * width, data[method], width, label=method)
+    ax.set_xticks(np.arange(len(data)) + 0.4 - width / 2, data.index, rotation=45, ha="right")
+    ax.set_ylabel("fine 2D mean error (px)")
+    ax.set_title("densification from the true sparse 2D pose, per action")
+    ax.legend(fontsize=8)
+    return fig
