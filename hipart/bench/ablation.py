@@ -125,7 +125,7 @@ def run_ablation(out: str | Path, config: str = "paper", train_config: str = "de
                     "paper MPJPE": ref[2] if ref else None})
         rows[s.tag] = row
         log(f"{s.tag}: {row['Params (M)']:.2f} M parameters, {row['FLOPs (G)']:.3f} GFLOPs per frame")
-    table = pd.DataFrame.from_dict(rows, orient="index")
+    table = pd.DataFrame.from_dict(rows, orient="index").astype({k: "Int64" for k in ("L1", "L2", "D1", "D2")})
     table.index.name = "setting"
     results = Results(out, "ablation", None, {"config": config, "train_config": train_config, "train": train,
                                               "data": str(data), "grid": [list(g) for g in grid]})

@@ -134,6 +134,8 @@ class Results:
 def markdown(df: pd.DataFrame, floatfmt: str = ".1f") -> str:
     """A pipe table without the optional 'tabulate' dependency."""
     def cell(v: Any) -> str:
+        if v is None or v is pd.NA:
+            return ""
         if isinstance(v, float):
             return "" if v != v else format(v, floatfmt)
         return str(v)

@@ -152,7 +152,7 @@ def run_speed(bench: BenchRun, out: str | Path, batches: tuple[int, ...] = (1, 2
             rows.append({"method": label, "batch": b, "frames per pass": n, "FPS": fps, "MPJPE": err,
                          "params": params})
             log(f"{label}, batch {b}: {fps:,.0f} frames/s")
-    table = pd.DataFrame(rows).set_index("method")
+    table = pd.DataFrame(rows).set_index("method").astype({"params": "Int64"})
     ref = pd.DataFrame(reference.SPEED).set_index("method")
     results = Results(out, "speed", bench, {"batches": list(batches), "frames": list(frames), "repeats": repeats,
                                             "device": str(device), "device_name": _device_name(device)})
