@@ -14,19 +14,18 @@ class TrainGroup(HipartGroup):
     commands which do not train never import torch)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        from hipart.models.baselines import METHODS, get_method
+        from hipart.models.baselines import registered
 
-        get_method("diffpose")  # importing registers every method
-        return super().list_commands(ctx) + sorted(METHODS)
+        return super().list_commands(ctx) + [m.name for m in registered()]
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         command = super().get_command(ctx, name)
         if command is not None:
             return command
-        from hipart.models.baselines import METHODS, get_method
+        from hipart.models.baselines import registered
 
-        get_method("diffpose")
-        return baseline_command(METHODS[name]) if name in METHODS else None
+        methods = {m.name: m for m in registered()}
+        return baseline_command(methods[name]) if name in methods else None
 
 
 @click.group(cls=TrainGroup)

@@ -100,11 +100,11 @@ def train_all(cfg: Config, data_dir: str | Path | None = None, out: str | Path |
             tables[mode] = pd.read_csv(folder / "eval.csv", index_col="action")
     densifiers: dict[str, pd.DataFrame] = {}
     if with_baselines:
-        from hipart.models.baselines import METHODS, get_method, method_settings
+        from hipart.models.baselines import method_settings, registered
         from hipart.training.baselines import checkpoint_kind, train_baseline
 
-        get_method("diffpose")  # registers every method
-        for name, method in sorted(METHODS.items()):
+        for method in registered():
+            name = method.name
             folder = run / method.folder_name(method_settings(cfg, name))
             _banner(log, f"baseline {name}: {folder}")
             state = "missing" if force else _baseline_state(folder, checkpoint_kind(name), cfg, name)
@@ -115,8 +115,7 @@ def train_all(cfg: Config, data_dir: str | Path | None = None, out: str | Path |
                                progress=progress, log=log)
             if main_process:
                 table = pd.read_csv(folder / "eval.csv", index_col="action")
-                (tables if method.task == "lift" else densifiers)[method.folder_name(method_settings(cfg, name))
-                                                                  .removeprefix("baseline_")] = table
+                (tables if method.task == "lift" else densifiers)[folder.name.removeprefix("baseline_")] = table
     if not main_process:
         return pd.DataFrame()
     summary = pd.concat({mode: t[["MPJPE", "P-MPJPE"]] for mode, t in tables.items()}, axis=1)
@@ -134,8 +133,6 @@ def train_all(cfg: Config, data_dir: str | Path | None = None, out: str | Path |
 
 def _baseline_state(folder: Path, kind: str, cfg: Config, name: str) -> str:
     """As _stage_state, for a baseline: its checkpoint's settings must equal the config's."""
-    import dataclasses as dc
-
     from hipart.models.baselines import method_settings
     from hipart.training.engine import load_checkpoint
 
@@ -143,7 +140,7 @@ def _baseline_state(folder: Path, kind: str, cfg: Config, name: str) -> str:
     if not path.exists():
         return "missing"
     ckpt = load_checkpoint(path, kind)
-    mine, theirs = dc.asdict(method_settings(cfg, name)), ckpt["model_args"]["settings"]
+    mine, theirs = dataclasses.asdict(method_settings(cfg, name)), ckpt["model_args"]["settings"]
     if mine != theirs:
         diff = sorted(k for k in mine if theirs.get(k) != mine[k])
         raise HipartError(f"{path} was trained with other '{name}' settings ({', '.join(diff[:5])}); pass --force "

@@ -29,7 +29,7 @@ TRUTH = "ground truth levels"
 
 def densifier_outputs(bench: BenchRun, log: Callable[[str], None] = print) -> dict[str, dict[str, np.ndarray]]:
     """{method: {"x_d", "x_f"} px for every test frame}; methods without a checkpoint are left out (and logged)."""
-    from hipart.models.baselines import METHODS, get_method, method_settings
+    from hipart.models.baselines import method_settings, registered
     from hipart.training.baselines import BaselineContext, load_baseline, predict_frames
     from hipart.training.lifter import densified_levels
 
@@ -38,10 +38,8 @@ def densifier_outputs(bench: BenchRun, log: Callable[[str], None] = print) -> di
                                 bench.run / "lifter_hier")
     out = {HIPART: {"x_d": x_d, "x_f": x_f}}
     ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run)
-    get_method("diffpose")
-    for name, method in sorted(METHODS.items()):
-        if method.task != "densify":
-            continue
+    for method in registered("densify"):
+        name = method.name
         folder = bench.run / method.folder_name(method_settings(bench.cfg, name))
         if not (folder / "checkpoint.pt").is_file():
             log(f"{name}: no checkpoint in {folder}; listed as missing (train: hipart train {name} --run {bench.run})")

@@ -37,16 +37,14 @@ class LiftMethod:
 def lift_methods(bench: BenchRun) -> list[LiftMethod]:
     """HiPART, the sparse lifter, then the lifting baselines: those the config names (present or not) plus any other
     trained variant found in the run (e.g. MixSTE with hier input)."""
-    from hipart.models.baselines import METHODS, get_method, method_settings
+    from hipart.models.baselines import METHODS, method_settings, registered
 
     run = bench.run
     out = [LiftMethod(HIPART, "lifter", run / "lifter_hier", f"hipart train all --out {run}"),
            LiftMethod(SPARSE, "lifter", run / "lifter_sparse", f"hipart train all --out {run}")]
-    get_method("diffpose")  # registers every method
     seen = set()
-    for name, method in sorted(METHODS.items()):
-        if method.task != "lift":
-            continue
+    for method in registered("lift"):
+        name = method.name
         folder = run / method.folder_name(method_settings(bench.cfg, name))
         seen.add(folder)
         out.append(LiftMethod(folder.name.removeprefix("baseline_"), name, folder,

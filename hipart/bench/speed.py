@@ -97,24 +97,28 @@ def run_speed(bench: BenchRun, out: str | Path, batches: tuple[int, ...] = (1, 2
     p = Pipelines(bench, device, size)
     need = max(math.ceil(b / f) * f for b in batches for f in (1, *frames))
     x_px = torch.from_numpy(np.resize(x_all, (need, 17, 2))).to(device)
-    entries: list[tuple[str, Pipeline | Callable[[int], Pipeline], float | None, int, int | None]] = []
+    # (label, windows -> pipeline, MPJPE, frames per window, parameters); per-frame methods have 1-frame windows
+    entries: list[tuple[str, Callable[[int], Pipeline], float | None, int, int | None]] = []
+
+    def per_frame(fn: Pipeline) -> Callable[[int], Pipeline]:
+        return lambda windows: fn
 
     def mpjpe_of(folder: Path) -> float | None:
         s = _summary(folder)
         return s["test"]["mpjpe"] if s else None
 
-    entries.append(("HiPART: HiARM (cached) + MSST + lifter", p.hipart(True), mpjpe_of(bench.run / "lifter_hier"), 1,
+    hier_mpjpe = mpjpe_of(bench.run / "lifter_hier")
+    entries.append(("HiPART: HiARM (cached) + MSST + lifter", per_frame(p.hipart(True)), hier_mpjpe, 1,
                     _params(p.msst, p.hiarm, p.lifters["hier"])))
-    entries.append(("HiPART without the key/value cache", p.hipart(False), mpjpe_of(bench.run / "lifter_hier"), 1,
-                    None))
-    entries.append(("sparse lifter (vanilla spatial transformer)", p.sparse(), mpjpe_of(bench.run / "lifter_sparse"),
-                    1, _params(p.lifters["sparse"])))
+    entries.append(("HiPART without the key/value cache", per_frame(p.hipart(False)), hier_mpjpe, 1, None))
+    entries.append(("sparse lifter (vanilla spatial transformer)", per_frame(p.sparse()),
+                    mpjpe_of(bench.run / "lifter_sparse"), 1, _params(p.lifters["sparse"])))
     diff_folder = bench.run / get_method("diffpose").folder_name(method_settings(bench.cfg, "diffpose"))
     if _summary(diff_folder):
         model, s, _ = load_baseline(diff_folder / "checkpoint.pt", "diffpose")
         model = model.to(device)
         entries.append((f"DiffPose-style ({s.sample_steps} DDIM steps, {s.hypotheses} hypothesis)",
-                        lambda x, m=model: m(p.normalise(x)), mpjpe_of(diff_folder), 1, _params(model)))
+                        per_frame(lambda x, m=model: m(p.normalise(x))), mpjpe_of(diff_folder), 1, _params(model)))
     else:
         log(f"diffpose: no checkpoint in {diff_folder}; left out of the speed table")
     mix, levels = get_method("mixste"), _levels(bench)
@@ -141,14 +145,11 @@ def run_speed(bench: BenchRun, out: str | Path, batches: tuple[int, ...] = (1, 2
             entries.append((label, make, trained["test"]["mpjpe"] if trained else None, f,
                             _params(model, *((p.msst, p.hiarm) if inp == "hier" else ()))))
     rows = []
-    for label, fn, err, f, params in entries:
+    for label, make_pipeline, err, f, params in entries:
         for b in batches:
-            if label.startswith("MixSTE"):  # a factory: windows -> pipeline
-                windows = math.ceil(b / f)
-                run, n = fn(windows), windows * f
-            else:
-                run, n = fn, b
-            fps = time_fps(run, x_px[:n], n, repeats)
+            windows = math.ceil(b / f)
+            n = windows * f
+            fps = time_fps(make_pipeline(windows), x_px[:n], n, repeats)
             rows.append({"method": label, "batch": b, "frames per pass": n, "FPS": fps, "MPJPE": err,
                          "params": params})
             log(f"{label}, batch {b}: {fps:,.0f} frames/s")

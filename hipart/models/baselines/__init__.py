@@ -4,8 +4,9 @@ Importing this package registers every method in :data:`METHODS`; adding a metho
 import below.
 """
 
-from hipart.models.baselines.registry import METHODS, Method, SplitData, get_method, method_settings, register
+from hipart.models.baselines.registry import (METHODS, Method, SplitData, get_method, method_settings, register,
+                                              registered)
 from hipart.models.baselines import densify_gcn, densify_oneshot, diffpose, mixste  # noqa: E402  (registers)
 
-__all__ = ["METHODS", "Method", "SplitData", "get_method", "method_settings", "register",
+__all__ = ["METHODS", "Method", "SplitData", "get_method", "method_settings", "register", "registered",
            "densify_gcn", "densify_oneshot", "diffpose", "mixste"]

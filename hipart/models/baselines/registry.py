@@ -65,9 +65,14 @@ def register(method: Method) -> Method:
     return method
 
 
+def registered(task: str | None = None) -> list[Method]:
+    """Every registered method (of ``task``, if given), by name."""
+    importlib.import_module("hipart.models.baselines")  # importing the package registers every method
+    return [m for _, m in sorted(METHODS.items()) if task is None or m.task == task]
+
+
 def get_method(name: str) -> Method:
     importlib.import_module("hipart.models.baselines")  # importing the package registers every method
-
     if name not in METHODS:
         raise HipartError(f"unknown baseline '{name}'; registered: {', '.join(sorted(METHODS))}")
     return METHODS[name]
