@@ -65,8 +65,8 @@ def occlusion(run: Path, data_dir: Path | None, out: Path | None, device: str, m
               truth: Path | None) -> None:
     """MPJPE of every method when the 2D input is occluded (Table 1). No --mask / --crop: both default sweeps
     (mask 0.2 0.4 0.6 0.8, crop 0 0.1 0.2 0.3 0.4)."""
-    from hipart.bench.occlusion import calibrate_error_scale, paired_detections
-    from hipart.bench.robustness import run_occlusion
+    from hipart.occlusion import calibrate_error_scale, paired_detections
+    from hipart.bench.occlusion import run_occlusion
     from hipart.errors import HipartError
 
     if (detections is None) != (truth is None):
@@ -126,7 +126,7 @@ def ablation(config: str, train_config: str, no_train: bool, data_dir: Path | No
 def densify(run: Path, data_dir: Path | None, out: Path | None, device: str) -> None:
     """Dense / fine 2D error per action from the true sparse pose for HiPART and the densification baselines, the
     hier lifter fed each, and the toy experiment (Fig. 4)."""
-    from hipart.bench.densification import run_densify
+    from hipart.bench.densify import run_densify
 
     bench_run, out, _ = _open(run, data_dir, out, device)
     _done(run_densify(bench_run, out, click.echo))

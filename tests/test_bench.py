@@ -12,8 +12,8 @@ from formats import write_videopose3d
 from hipart.bench.ablation import complexity, parse_setting, setting_config, settings
 from hipart.bench.codebook import cosine_matrix, perplexity
 from hipart.bench.common import BenchRun, markdown
-from hipart.bench.occlusion import OcclusionModel, calibrate_error_scale, paired_detections, person_boxes
-from hipart.bench.robustness import occluded_inputs, settings_from
+from hipart.occlusion import OcclusionModel, calibrate_error_scale, paired_detections, person_boxes
+from hipart.bench.occlusion import occluded_inputs, settings_from
 from hipart.errors import HipartError
 from hipart_cli.main import cli
 

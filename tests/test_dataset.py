@@ -108,7 +108,7 @@ def test_pose2mesh_build_follows_its_camera_convention(pose2mesh_folder, tmp_pat
 
 
 def _smpl_data(folder):
-    from hipart.data.smpl_model import load_smpl_model
+    from hipart.body.smpl_model import load_smpl_model
 
     return load_smpl_model(folder / "smpl" / "SMPL_NEUTRAL.pkl")
 

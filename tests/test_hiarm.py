@@ -10,7 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from hipart.bench.occlusion import OcclusionModel, crop_occlusion, mask_occlusion, person_boxes
+from hipart.occlusion import OcclusionModel, crop_occlusion, mask_occlusion, person_boxes
 from hipart.config import load_config
 from hipart.errors import HipartError
 from hipart.models.hiarm import HiARM, hiarm_loss

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from hipart.camera import world_to_camera
-from hipart.data.motion import DOFS, LIMITS, STANDING_ACTIONS, WALKING_ACTIONS, Style, generate_motion
+from hipart.body.motion import DOFS, LIMITS, STANDING_ACTIONS, WALKING_ACTIONS, Style, generate_motion
 from hipart.data.synthetic import SUBJECT_SEX, synthetic_subjects
 from hipart.errors import HipartError
 from hipart.skeleton import H36M, H36M_ACTIONS, TEST_SUBJECTS, TRAIN_SUBJECTS

@@ -14,8 +14,8 @@ import torch
 
 from hipart.bench.common import BenchRun, Results
 from hipart.bench.methods import HIPART, clean_test_poses, lift_methods
-from hipart.bench.occlusion import OcclusionModel
-from hipart.bench.robustness import occluded_inputs
+from hipart.occlusion import OcclusionModel
+from hipart.bench.occlusion import occluded_inputs
 from hipart.errors import HipartError
 from hipart.figures import draw_skeletons_3d
 from hipart.skeleton import H36M, H36M_ACTIONS

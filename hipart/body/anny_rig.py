@@ -1,4 +1,4 @@
-"""Anatomical angles (hipart.data.motion) -> Anny pose parameters, with the feet kept on the floor.
+"""Anatomical angles (hipart.body.motion) -> Anny pose parameters, with the feet kept on the floor.
 
 Each driven bone gets a rotation about axes measured on that person's rest skeleton (world axes at rest, which
 is what Anny's ``local-ref`` parameterisation expects): hip flexion turns the thigh towards the front (-y), knee
@@ -16,7 +16,7 @@ import torch
 from hipart.body.anny_body import AnnyBody
 from hipart.body.base import SkinnedRows
 from hipart.body.lbs import axis_angle_to_matrix
-from hipart.data.motion import Motion
+from hipart.body.motion import Motion
 
 SPINE = ("spine04", "spine03", "spine02", "spine01")
 NECK = ("neck01", "neck02", "head")

@@ -12,7 +12,7 @@ from torch import nn
 
 from hipart.body.base import SkinnedBody, SkinnedRows
 from hipart.body.lbs import axis_angle_to_matrix, kinematic_chain, lbs, pose_features
-from hipart.data.smpl_model import NUM_JOINTS, SMPLModelData
+from hipart.body.smpl_model import NUM_JOINTS, SMPLModelData
 from hipart.errors import HipartError
 
 

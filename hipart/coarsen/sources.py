@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hipart.data.smpl_model import SMPLModelData, find_smpl_model, load_joint_regressor, load_smpl_model
+from hipart.body.smpl_model import SMPLModelData, find_smpl_model, load_joint_regressor, load_smpl_model
 from hipart.errors import HipartError
 
 MESH_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")

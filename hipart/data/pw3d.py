@@ -11,7 +11,7 @@ from typing import Iterator
 
 import numpy as np
 
-from hipart.data.pickles import load_pickle
+from hipart.pickles import load_pickle
 from hipart.errors import HipartError
 
 SPLITS = ("train", "validation", "test")

@@ -18,7 +18,7 @@ from hipart.body.anny_body import AnnyBody
 from hipart.body.anny_rig import AnnyRig
 from hipart.body.base import SkinnedRows
 from hipart.camera import Camera, capture_centre, load_h36m_cameras
-from hipart.data.motion import FPS, Motion, Style, generate_motion, motion_seed
+from hipart.body.motion import FPS, Motion, Style, generate_motion, motion_seed
 from hipart.errors import HipartError
 from hipart.skeleton import H36M_ACTIONS, TEST_SUBJECTS, TRAIN_SUBJECTS
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from hipart.data.pickles import load_npz_entry
+from hipart.pickles import load_npz_entry
 from hipart.errors import HipartError
 from hipart.skeleton import H36M, H36M_FROM_32
 

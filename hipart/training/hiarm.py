@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from hipart import __version__
-from hipart.bench.occlusion import OcclusionModel
+from hipart.occlusion import OcclusionModel
 from hipart.config import Config
 from hipart.data.build import MANIFEST
 from hipart.data.dataset import PoseDataset

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
-from hipart.data.pickles import load_pickle
+from hipart.pickles import load_pickle
 from hipart.errors import HipartError
 
 NUM_JOINTS = 24
