@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from hipart.runs import DEMO_RUN
 from hipart_cli.common import HipartGroup
 
 
@@ -20,7 +21,7 @@ def bench() -> None:
 
 def run_options(fn):
     for opt in reversed([
-        click.option("--run", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True,
+        click.option("--run", type=click.Path(path_type=Path), default=DEMO_RUN, show_default=True,
                      help="Run folder from 'hipart train all' (or 'hipart demo')."),
         click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
                      help="The run's dataset. Default: the one its stages record."),
@@ -36,7 +37,8 @@ def _open(run: Path, data_dir: Path | None, out: Path | None, device: str):
     from hipart.bench.common import BenchRun
     from hipart.device import pick_device
 
-    return BenchRun.open(run, data_dir), (out if out is not None else run / "results"), pick_device(device)
+    bench_run = BenchRun.open(run, data_dir)
+    return bench_run, (out if out is not None else bench_run.layout.results), pick_device(device)
 
 
 def _done(results) -> None:
@@ -65,8 +67,9 @@ def occlusion(run: Path, data_dir: Path | None, out: Path | None, device: str, m
               truth: Path | None) -> None:
     """MPJPE of every method when the 2D input is occluded (Table 1). No --mask / --crop: both default sweeps
     (mask 0.2 0.4 0.6 0.8, crop 0 0.1 0.2 0.3 0.4)."""
-    from hipart.occlusion import calibrate_error_scale, paired_detections
     from hipart.bench.occlusion import run_occlusion
+    from hipart.data.videopose3d import paired_detections
+    from hipart.occlusion import calibrate_error_scale
     from hipart.errors import HipartError
 
     if (detections is None) != (truth is None):
@@ -105,7 +108,7 @@ def speed(run: Path, data_dir: Path | None, out: Path | None, device: str, batch
 @click.option("--no-train", is_flag=True, help="Parameters and FLOPs only.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Dataset for training. Default: data/<source>-<train config>.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo/results"), show_default=True,
+@click.option("--out", type=click.Path(path_type=Path), default=DEMO_RUN / "results", show_default=True,
               help="Results folder.")
 @click.option("--setting", "grid", multiple=True, help="L1,L2,D1,D2 to run instead of Table 3's grid (repeatable); "
               "with it the order / projection variants are left out.")
@@ -128,8 +131,8 @@ def densify(run: Path, data_dir: Path | None, out: Path | None, device: str) -> 
     hier lifter fed each, and the toy experiment (Fig. 4)."""
     from hipart.bench.densify import run_densify
 
-    bench_run, out, _ = _open(run, data_dir, out, device)
-    _done(run_densify(bench_run, out, click.echo))
+    bench_run, out, dev = _open(run, data_dir, out, device)
+    _done(run_densify(bench_run, out, dev, click.echo))
 
 
 @bench.command("codebook")
@@ -140,8 +143,8 @@ def codebook(run: Path, data_dir: Path | None, out: Path | None, device: str, co
     """Cosine similarity within and across the sparse and dense codebooks, usage and perplexity (Fig. 6)."""
     from hipart.bench.codebook import run_codebook
 
-    bench_run, out, _ = _open(run, data_dir, out, device)
-    _done(run_codebook(bench_run, out, codes, seed, click.echo))
+    bench_run, out, dev = _open(run, data_dir, out, device)
+    _done(run_codebook(bench_run, out, codes, seed, dev, click.echo))
 
 
 @bench.command("qualitative")
@@ -155,8 +158,8 @@ def qualitative(run: Path, data_dir: Path | None, out: Path | None, device: str,
     """Occluded input, hierarchical 2D and 3D predictions (HiPART, diffusion baseline) for chosen frames (Figs. 7-8)."""
     from hipart.bench.qualitative import run_qualitative
 
-    bench_run, out, _ = _open(run, data_dir, out, device)
-    _done(run_qualitative(bench_run, out, frames, kind=kind, ratio=ratio, seed=seed, log=click.echo))
+    bench_run, out, dev = _open(run, data_dir, out, device)
+    _done(run_qualitative(bench_run, out, frames, kind=kind, ratio=ratio, seed=seed, device=dev, log=click.echo))
 
 
 @bench.command("all")
@@ -164,32 +167,20 @@ def qualitative(run: Path, data_dir: Path | None, out: Path | None, device: str,
 @click.option("--train-ablation", is_flag=True, help="Also train every ablation setting (long); default: counts only.")
 @click.option("--quick", is_flag=True, help="A smoke run: occlusion at mask 0.4 and crop 0.3 only, speed at batch 1 "
               "and 16 with f = 1 and 9, 2 repeats, two ablation settings.")
-@click.pass_context
-def all_(ctx: click.Context, run: Path, data_dir: Path | None, out: Path | None, device: str,
-         train_ablation: bool, quick: bool) -> None:
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def all_(run: Path, data_dir: Path | None, out: Path | None, device: str, train_ablation: bool, quick: bool,
+         quiet: bool) -> None:
     """Every benchmark with its defaults on one run, then the report."""
-    from hipart.bench.report import build_report
+    from hipart.bench.suite import SuiteSettings, run_all
 
-    out = out if out is not None else run / "results"
-    common = {"run": run, "data_dir": data_dir, "out": out, "device": device}
-    sweep = {"masks": (0.4,), "crops": (0.3,)} if quick else {"masks": (), "crops": ()}
-    timing = {"batches": (1, 16), "frames": (1, 9), "repeats": 2} if quick else \
-        {"batches": (), "frames": (), "repeats": 5}
-    for cmd, extra in ((occlusion, {**sweep, "seed": 0, "error_scale": None, "detections": None, "truth": None}),
-                       (speed, timing), (densify, {}),
-                       (codebook, {"codes": 100, "seed": 0}),
-                       (qualitative, {"frames": (), "kind": "crop", "ratio": 0.3, "seed": 0})):
-        click.echo(f"=== bench {cmd.name} ===")
-        ctx.invoke(cmd, **common, **extra)
-    click.echo("=== bench ablation ===")
-    ctx.invoke(ablation, config="paper", train_config=str(run / "config.yaml"), no_train=not train_ablation,
-               data_dir=data_dir, out=out, grid=("2,6,128,128", "4,12,128,128") if quick else (), quiet=False)
-    md, page = build_report(out)
+    bench_run, out, dev = _open(run, data_dir, out, device)
+    md, page = run_all(bench_run, out, dev, SuiteSettings.quick() if quick else SuiteSettings(), train_ablation,
+                       not quiet, click.echo)
     click.echo(f"report: {md} and {page}")
 
 
 @click.command("report")
-@click.argument("results", type=click.Path(path_type=Path), default=Path("runs/demo/results"))
+@click.argument("results", type=click.Path(path_type=Path), default=DEMO_RUN / "results")
 def report(results: Path) -> None:
     """Gather every benchmark in RESULTS (default runs/demo/results) into report.md and report.html."""
     from hipart.bench.report import build_report

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import click
 
+from hipart.runs import DEMO_RUN
+
 
 @click.command("demo")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True,
+@click.option("--out", type=click.Path(path_type=Path), default=DEMO_RUN, show_default=True,
               help="Run folder (rerunning skips finished stages).")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Dataset folder (built when missing). Default: data/default-demo.")

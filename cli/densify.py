@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from hipart.runs import DEMO_RUN
+
 
 @click.command("densify")
 @click.option("--input", "inp", type=click.Path(path_type=Path), required=True,
@@ -13,8 +15,8 @@ import click
                    "array (named keypoints or x_s).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("dense.npz"), show_default=True,
               help="Output .npz: x_s (N, 17, 2), x_d (N, 48, 2), x_f (N, 96, 2) pixels and the tokens q_s, q_d.")
-@click.option("--run", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True,
-              help="Run folder holding msst/checkpoint.pt and hiarm/checkpoint.pt.")
+@click.option("--run", type=click.Path(path_type=Path), default=DEMO_RUN, show_default=True,
+              help="Run folder with trained msst/ and hiarm/ stages (hipart train all).")
 @click.option("--device", default="auto", show_default=True, help="auto (cuda when present), cpu, cuda or cuda:N.")
 @click.option("--no-cache", is_flag=True, help="Decode without the key/value cache (slower; same tokens).")
 def densify(inp: Path, out: Path, run: Path, device: str, no_cache: bool) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from hipart.runs import RunLayout
 from hipart_cli.common import HipartGroup
 
 
@@ -64,11 +65,10 @@ def stage_options(stage: str):
     return wrap
 
 
-def _paths(cfg, data_dir: Path | None, out: Path | None, stage: str) -> tuple[Path, Path]:
+def _data(cfg, data_dir: Path | None) -> Path:
     from hipart.data.prepare import default_out
 
-    return (data_dir if data_dir is not None else default_out(cfg),
-            out if out is not None else Path("runs") / cfg.name / stage)
+    return data_dir if data_dir is not None else default_out(cfg)
 
 
 @train.command("msst")
@@ -87,7 +87,7 @@ def msst(config_name: str, data_dir: Path | None, out: Path | None, resume: bool
                    f"{m.codebook_size_sparse}/{m.codebook_size_dense}: {c['params']:,} parameters, "
                    f"{c['flops_per_item'] / 1e6:.2f} MFLOPs per frame (forward, FlopCounterMode)")
         return
-    data_dir, out = _paths(cfg, data_dir, out, "msst")
+    data_dir, out = _data(cfg, data_dir), out or RunLayout.for_config(cfg.name).msst.path
     summary = train_msst(cfg, data_dir, out, resume=resume, force=force, progress=not quiet, log=click.echo)
     if summary:
         t = summary["test"]
@@ -105,8 +105,9 @@ def hiarm(config_name: str, data_dir: Path | None, out: Path | None, resume: boo
     from hipart.training.hiarm import train_hiarm
 
     cfg = _config(config_name, device)
-    data_dir, out = _paths(cfg, data_dir, out, "hiarm")
-    msst_path = msst_path if msst_path is not None else Path("runs") / cfg.name / "msst" / "checkpoint.pt"
+    run = RunLayout.for_config(cfg.name)
+    data_dir, out = _data(cfg, data_dir), out or run.hiarm.path
+    msst_path = msst_path if msst_path is not None else run.msst.checkpoint
     summary = train_hiarm(cfg, data_dir, msst_path, out, resume=resume, force=force, progress=not quiet,
                           log=click.echo)
     if summary:
@@ -132,10 +133,9 @@ def lifter(config_name: str, data_dir: Path | None, out: Path | None, resume: bo
     from hipart.config import load_config
 
     cfg = load_config(config_name, overrides or None)
-    data_dir, out = _paths(cfg, data_dir, out, f"lifter_{cfg.lifter.input}")
-    run_dir = run_dir if run_dir is not None else Path("runs") / cfg.name
-    stages = (run_dir / "msst", run_dir / "hiarm") if cfg.lifter.input == "hier" else None
-    summary = train_lifter(cfg, data_dir, out, stages, resume=resume, force=force, progress=not quiet,
+    run = RunLayout(run_dir) if run_dir is not None else RunLayout.for_config(cfg.name)
+    data_dir, out = _data(cfg, data_dir), out or run.lifter(cfg.lifter.input).path
+    summary = train_lifter(cfg, data_dir, out, run.root, resume=resume, force=force, progress=not quiet,
                            log=click.echo)
     if summary:
         t = summary["test"]
@@ -168,7 +168,7 @@ def all_stages(config_name: str, data_dir: Path | None, out: Path | None, force:
                         with_baselines=with_baselines)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         click.echo(summary.round(1).to_string())
-    click.echo(f"summary: {(out or Path('runs') / cfg.name) / 'summary.csv'}")
+    click.echo(f"summary: {(RunLayout(out) if out else RunLayout.for_config(cfg.name)).summary_csv}")
 
 
 def baseline_command(method) -> click.Command:
@@ -183,8 +183,8 @@ def baseline_command(method) -> click.Command:
         from hipart.training.baselines import train_baseline
 
         cfg = _config(config_name, device)
-        data_dir = data_dir if data_dir is not None else _paths(cfg, None, None, "")[0]
-        run_dir = run_dir if run_dir is not None else Path("runs") / cfg.name
+        data_dir = _data(cfg, data_dir)
+        run_dir = run_dir if run_dir is not None else RunLayout.for_config(cfg.name).root
         summary = train_baseline(cfg, method.name, data_dir, run_dir, out, resume=resume, force=force,
                                  progress=not quiet, log=click.echo, **values)
         if summary:

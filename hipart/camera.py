@@ -1,4 +1,4 @@
-"""The one camera model of hipart: extrinsics, pinhole projection with optional distortion, screen normalisation.
+"""The one camera model of hipart: extrinsics, pinhole projection with optional distortion, screen normalization.
 
 Conventions
 -----------
@@ -10,7 +10,7 @@ Conventions
   with ``u = clamp(x/z, -1, 1)``, ``r2 = |u|^2``, ``radial = 1 + k1 r2 + k2 r2^2 + k3 r2^3``,
   ``tan = p1 u_x + p2 u_y``: ``u' = u (radial + tan) + (p1, p2) r2``; pixel = ``f * u' + c``.
   The clamp keeps points far outside the field of view from folding back through the polynomial.
-- Screen normalisation maps ``[0, w]`` to ``[-1, 1]`` keeping the aspect ratio (VideoPose3D).
+- Screen normalization maps ``[0, w]`` to ``[-1, 1]`` keeping the aspect ratio (VideoPose3D).
 
 All functions accept torch tensors or numpy arrays with any leading batch shape and return the type they got.
 """

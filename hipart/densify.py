@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from hipart.data.shards import file_sha256
-from hipart.device import pick_device
 from hipart.errors import HipartError
 from hipart.io import atomic_path
-from hipart.training.hiarm import densify, load_hiarm
-from hipart.training.msst import load_msst
+from hipart.models.hipart import HiPART
+from hipart.skeleton import H36M
 
 KEYPOINT_KEYS = ("keypoints", "x_s", "positions_2d")
 
@@ -34,13 +32,24 @@ def load_keypoints(path: str | Path) -> np.ndarray:
                 x = np.asarray(z[names[0]])
         else:
             raise HipartError(f"{path}: unsupported input '{path.suffix}'; use .npy or .npz")
-    except (ValueError, OSError, EOFError) as exc:
-        raise HipartError(f"{path}: unreadable array file ({exc})") from None
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim == 2 and x.shape == (17, 2):
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise HipartError(f"{path}: unreadable array file ({type(exc).__name__}: {exc}); give an .npy or .npz of "
+                          "(N, 17, 2) pixel keypoints") from None
+    return check_keypoints(x, path)
+
+
+def check_keypoints(x: np.ndarray, path: str | Path) -> np.ndarray:
+    """(N, 17, 2) float32 pixel keypoints (a single (17, 2) pose becomes N = 1), or a one-line error."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "iuf":
+        raise HipartError(f"{path}: keypoints are of type {x.dtype}; expected real numbers (pixels)")
+    x = x.astype(np.float32)
+    J = H36M.num_joints
+    if x.shape == (J, 2):
         x = x[None]
-    if x.ndim != 3 or x.shape[1:] != (17, 2):
-        raise HipartError(f"{path}: keypoints have shape {x.shape}; expected (N, 17, 2) pixels in Human3.6M order")
+    if x.ndim != 3 or x.shape[1:] != (J, 2) or len(x) == 0:
+        raise HipartError(f"{path}: keypoints have shape {x.shape}; expected (N, {J}, 2) pixels in Human3.6M order "
+                          "with N >= 1")
     if not np.isfinite(x).all():
         raise HipartError(f"{path}: keypoints hold NaN or infinite values; drop or fill those frames first")
     return x
@@ -48,17 +57,11 @@ def load_keypoints(path: str | Path) -> np.ndarray:
 
 def densify_file(run: str | Path, inp: str | Path, out: str | Path, device: str = "auto",
                  use_cache: bool = True) -> dict[str, np.ndarray]:
-    run = Path(run)
-    msst_path, hiarm_path = run / "msst" / "checkpoint.pt", run / "hiarm" / "checkpoint.pt"
-    hiarm, hiarm_ckpt = load_hiarm(hiarm_path)
-    msst, _ = load_msst(msst_path)
-    if hiarm_ckpt["msst_sha256"] != file_sha256(msst_path):
-        raise HipartError(f"{hiarm_path} was trained on another MSST checkpoint than {msst_path}; retrain HiARM")
+    """Densify the keypoints in ``inp`` with the run's HiARM + MSST; write x_s, x_d, x_f (px) and tokens."""
+    model = HiPART.from_run(run, device, with_lifter=False)
     x_s = load_keypoints(inp)
-    dev = pick_device(device)
-    result = densify(hiarm.to(dev), msst.to(dev), torch.from_numpy(x_s), use_cache)
-    arrays = {"x_s": x_s, "x_d": result["x_d"].numpy(), "x_f": result["x_f"].numpy(),
-              "q_s": result["q_s"].numpy(), "q_d": result["q_d"].numpy()}
+    result = {k: v.cpu().numpy() for k, v in model.densify(x_s, use_cache).items()}
+    arrays = {"x_s": x_s, **result}
     with atomic_path(out) as tmp:
         np.savez(tmp, **arrays)
     return arrays

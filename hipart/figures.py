@@ -14,31 +14,28 @@ import torch  # noqa: E402
 from hipart.camera import normalize_pixels  # noqa: E402
 from hipart.data.dataset import PoseDataset  # noqa: E402
 from hipart.io import atomic_path  # noqa: E402
+from hipart.models.hipart import HiPART  # noqa: E402
+from hipart.models.lifter import Lifter  # noqa: E402
+from hipart.runs import RunLayout  # noqa: E402
 from hipart.skeleton import H36M, H36M_ACTIONS  # noqa: E402
 
 
-def demo_figure(run: str | Path, data_dir: str | Path, path: str | Path, index: int | None = None) -> Path:
+def demo_figure(run: str | Path, data_dir: str | Path, path: str | Path, index: int | None = None,
+                device: str = "cpu") -> Path:
     """Left: GT fine joints (grey), the sparse input (skeleton) and HiARM's fine/dense output; right: 3D from the
     hier and sparse lifters against the ground truth (root-relative mm)."""
-    from hipart.training.hiarm import densify, load_hiarm
-    from hipart.training.lifter import load_lifter
-    from hipart.training.msst import load_msst
-
-    run = Path(run)
+    layout = RunLayout(run)
     ds = PoseDataset(data_dir, "test", fields=("x_s", "x_d", "x_f", "X_s"), normalize=False)
     i = len(ds) // 2 if index is None else index
     item = ds[i]
     x_s = item["x_s"][None]
-    hiarm, _ = load_hiarm(run / "hiarm" / "checkpoint.pt")
-    msst, _ = load_msst(run / "msst" / "checkpoint.pt")
-    dense = densify(hiarm, msst, x_s)
-    size = item["image_size"][None].numpy()
-    preds = {}
-    for mode, joints in (("hier", torch.cat([x_s, dense["x_d"], dense["x_f"]], dim=1)), ("sparse", x_s)):
-        lifter, _ = load_lifter(run / f"lifter_{mode}" / "checkpoint.pt")
-        x = torch.as_tensor(normalize_pixels(joints.numpy(), size), dtype=torch.float32)
-        with torch.no_grad():
-            preds[mode] = lifter(x)[0].numpy()
+    model = HiPART.from_run(layout.root, device)
+    pred = {k: v.cpu() for k, v in model(x_s, item["image_size"]).items()}
+    dense = {"x_d": pred["x_d"], "x_f": pred["x_f"]}
+    sparse_lifter, _ = Lifter.load(layout.lifter("sparse").checkpoint)
+    x = torch.as_tensor(normalize_pixels(x_s.numpy(), item["image_size"][None].numpy()), dtype=torch.float32)
+    with torch.no_grad():
+        preds = {"hier": pred["X"][0].numpy(), "sparse": sparse_lifter(x)[0].numpy()}
     gt = (item["X_s"] - item["X_s"][:1]).numpy()
     fig = plt.figure(figsize=(11, 5))
     ax = fig.add_subplot(1, 2, 1)

@@ -1,7 +1,9 @@
-"""Atomic file writing: outputs appear complete or not at all."""
+"""Atomic file writing (outputs appear complete or not at all, with the permissions of any file the user
+creates) and file checksums."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -28,12 +30,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise HipartError(f"{path}: cannot write there ({exc.strerror or exc}); choose another output path") from None
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600 files; the result should obey the user's umask
     try:
         yield tmp_path
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it; put it back at once
+    os.umask(mask)
+    return mask
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
@@ -44,3 +53,11 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -110,18 +110,3 @@ def calibrate_error_scale(detected: np.ndarray, truth: np.ndarray, failure: floa
         raise HipartError(f"no detection is off by more than {failure} box diagonals; the archives look identical")
     return {"error_scale": float(np.sqrt((d[failed] ** 2).mean())), "failed_fraction": float(failed.mean()),
             "joints": int(failed.size)}
-
-
-def paired_detections(detections: str, truth: str) -> tuple[np.ndarray, np.ndarray]:
-    """Stack every subject / action / camera present in both VideoPose3D 2D archives (detections, e.g. CPN, and
-    ground truth), each trimmed to the shorter of the two (VideoPose3D does the same)."""
-    from hipart.data.videopose3d import load_positions_2d
-
-    det, _ = load_positions_2d(detections)
-    gt, _ = load_positions_2d(truth)
-    pairs = [(a[:n], b[:n]) for s in sorted(set(det) & set(gt)) for act in sorted(set(det[s]) & set(gt[s]))
-             for a, b in zip(det[s][act], gt[s][act]) for n in [min(len(a), len(b))]]
-    if not pairs:
-        raise HipartError(f"{detections} and {truth} share no subject/action; give the detections and the ground "
-                          "truth 2D archive of the same dataset")
-    return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])

@@ -1,169 +1,199 @@
-"""``hipart train all`` and ``hipart demo``: dataset -> MSST -> HiARM -> lifters, each stage resumable and skipped
-when its finished checkpoint matches the config.
+"""``hipart train all`` and ``hipart demo``: dataset -> MSST -> HiARM -> lifters (-> baselines), each stage resumable
+and skipped when its finished checkpoint matches.
 
-Run folder (``runs/<config>`` by default)::
-
-    config.yaml           the whole config
-    msst/ hiarm/          stage folders (checkpoint, config, metrics.csv, summary.json)
-    lifter_hier/ lifter_sparse/ lifter_gt-hier/   one lifter per input mode, each with eval.csv
-    baseline_<name>/      with --with-baselines: every registered baseline (hipart.models.baselines)
-    summary.csv           MPJPE and P-MPJPE per action (test split) for every lifter (and lifting baseline)
-    densify_summary.csv   with --with-baselines: x_d / x_f 2D error (px) per action for the densification baselines
+The dataset folder is the truth about the data: when ``--data DIR`` holds a built dataset (a Pose2Mesh build, the
+default capture, anything ``hipart data build`` made), every stage trains on it as it is, whatever the config's
+``data`` / ``coarsen`` sections say; those sections only describe how to build a dataset that is missing. Before
+any training, every existing stage of the run folder is checked against the dataset (hierarchy and manifest hash),
+the config and the stages it was trained on; what cannot be continued is refused with the fix (``--force`` or
+another ``--out``). Run folder layout: :mod:`hipart.runs`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 
-from hipart.config import Config
+from hipart.config import Config, load_config
+from hipart.data.build import MANIFEST, build_dataset
+from hipart.data.dataset import load_manifest
+from hipart.data.prepare import default_out, make_source
 from hipart.errors import HipartError
-from hipart.io import atomic_path
-
-LIFTER_INPUTS = ("hier", "sparse", "gt-hier")
+from hipart.figures import demo_figure
+from hipart.io import atomic_path, file_sha256
+from hipart.models.baselines import Method, checkpoint_kind, method_settings, registered
+from hipart.models.hiarm import KIND as HIARM_KIND
+from hipart.models.lifter import KIND as LIFTER_KIND
+from hipart.models.msst import KIND as MSST_KIND
+from hipart.checkpoints import dict_differences, stage_state
+from hipart.runs import DEMO_RUN, LIFTER_INPUTS, RunLayout, StageDir
+from hipart.training.baselines import train_baseline
+from hipart.training.hiarm import train_hiarm
+from hipart.training.lifter import train_lifter
+from hipart.training.msst import train_msst
 
 
 def _banner(log: Callable[[str], None], text: str) -> None:
     log(f"\n=== {text} " + "=" * max(3, 72 - len(text)))
 
 
-def _stage_state(folder: Path, section: str, cfg: Config) -> str:
-    """'missing', 'partial' (resume it) or 'done'; a checkpoint made with another config section is refused."""
-    from hipart.training.engine import load_checkpoint
+@dataclass
+class PlannedStage:
+    title: str
+    stage: StageDir
+    kind: str
+    section: str  # what the checkpoint's settings are compared with, for the refusal message
+    settings: dict[str, Any]  # the settings the checkpoint must have been trained with
+    checkpoint_settings: Callable[[dict[str, Any]], dict[str, Any]]  # those settings as the checkpoint records them
+    upstream: tuple[str, ...]  # stages whose checkpoints this one was trained on ("msst", "hiarm")
+    train: Callable[..., Any]  # train(resume=..., force=...)
+    table: str | None = None  # summary.csv / densify_summary.csv column group, if any
+    task: str = "lift"
 
-    path = folder / "checkpoint.pt"
-    if not path.exists():
-        return "missing"
-    ckpt = load_checkpoint(path, "lifter" if section == "lifter" else section)
-    mine = cfg.to_dict()[section]
-    theirs = ckpt.get("config", {}).get(section)
-    if theirs != mine:
-        diff = sorted(k for k in set(mine) | set(theirs or {}) if (theirs or {}).get(k) != mine.get(k))
-        raise HipartError(f"{path} was trained with other '{section}' settings ({', '.join(diff[:5])}); pass --force "
-                          "to retrain or use another --out")
-    return "done" if ckpt.get("finished") else "partial"
+
+def dataset_for(cfg: Config, data_dir: str | Path | None, progress: bool, log: Callable[[str], None]) -> Path:
+    """The dataset a run trains on: ``data_dir`` as it is when it holds a built dataset, otherwise built there (or in
+    data/<source>-<config name>) from the config's data and coarsen sections."""
+    data = Path(data_dir) if data_dir is not None else default_out(cfg)
+    if (data / MANIFEST).is_file():
+        manifest = load_manifest(data)
+        log(f"dataset: {data} ({manifest['counts']['train']} train / {manifest['counts']['test']} test frames, "
+            f"{manifest['settings']['source'].get('kind', 'default')} source); used as it is")
+        return data
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise HipartError(f"{data}: build the dataset before starting torchrun ('hipart data build --config "
+                          f"{cfg.name} --out {data}'); processes must not build it side by side")
+    log(f"dataset: {data} is missing; building it from config '{cfg.name}'")
+    build_dataset(make_source(cfg, log=log), data, progress=progress and _main_process(), log=log)
+    return data
+
+
+def _main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes shared files
+
+
+def plan(cfg: Config, data: Path, run: RunLayout, with_baselines: bool, progress: bool,
+         log: Callable[[str], None]) -> list[PlannedStage]:
+    """Every stage of ``train all`` in order, with how to check and train it."""
+    common = {"progress": progress, "log": log}
+    stages = [
+        PlannedStage("stage 1, MSST", run.msst, MSST_KIND, "'msst' settings", cfg.to_dict()["msst"],
+                     lambda ckpt: ckpt.get("config", {}).get("msst", {}), (),
+                     lambda **kw: train_msst(cfg, data, run.msst.path, **common, **kw)),
+        PlannedStage("stage 2, HiARM", run.hiarm, HIARM_KIND, "'hiarm' settings", cfg.to_dict()["hiarm"],
+                     lambda ckpt: ckpt.get("config", {}).get("hiarm", {}), ("msst",),
+                     lambda **kw: train_hiarm(cfg, data, run.msst.checkpoint, run.hiarm.path, **common, **kw)),
+    ]
+    for mode in LIFTER_INPUTS:
+        mode_cfg = dataclasses.replace(cfg, lifter=dataclasses.replace(cfg.lifter, input=mode))
+        stages.append(PlannedStage(
+            f"stage 3, lifter ({mode})", run.lifter(mode), LIFTER_KIND, "'lifter' settings", mode_cfg.to_dict()["lifter"],
+            lambda ckpt: ckpt.get("config", {}).get("lifter", {}), ("msst", "hiarm") if mode == "hier" else (),
+            lambda mode_cfg=mode_cfg, stage=run.lifter(mode), **kw: train_lifter(mode_cfg, data, stage.path, run.root,
+                                                                                 **common, **kw),
+            table=mode))
+    if with_baselines:
+        for method in registered():
+            stages.append(_baseline_stage(cfg, method, data, run, common))
+    return stages
+
+
+def _baseline_stage(cfg: Config, method: Method, data: Path, run: RunLayout, common: dict[str, Any]) -> PlannedStage:
+    settings = method_settings(cfg, method.name)
+    stage = run.stage(method.folder_name(settings))
+    return PlannedStage(
+        f"baseline {method.name}", stage, checkpoint_kind(method.name), f"'baselines.{method.name}' settings",
+        dataclasses.asdict(settings), lambda ckpt: ckpt["model_args"].get("settings", {}), method.needs(settings),
+        lambda **kw: train_baseline(cfg, method.name, data, run.root, stage.path, **common, **kw),
+        table=stage.name.removeprefix("baseline_"), task=method.task)
+
+
+def check_stages(stages: list[PlannedStage], run: RunLayout, data: Path, force: bool) -> dict[str, str]:
+    """State of every stage ('missing', 'partial', 'done'; all 'missing' with ``force``), checked before any work:
+    a checkpoint made on another hierarchy or dataset, with other settings, or on other upstream checkpoints than
+    the run's is refused with the fix."""
+    if force:
+        return {s.stage.name: "missing" for s in stages}
+    manifest = load_manifest(data)
+    data_sha = file_sha256(data / MANIFEST)
+    states: dict[str, str] = {}
+    for s in stages:
+        def differences(ckpt: dict[str, Any], s: PlannedStage = s) -> list[str]:
+            diff = dict_differences(s.settings, s.checkpoint_settings(ckpt))
+            if ckpt.get("hierarchy_hash") != manifest["hierarchy"]["hash"]:
+                diff.insert(0, f"hierarchy of {data}")
+            elif ckpt.get("data_sha256", data_sha) != data_sha:
+                diff.insert(0, f"dataset {data}")
+            for name in s.upstream:
+                if states.get(name) != "done":
+                    diff.insert(0, f"{name}/ is not finished")
+                elif ckpt.get("upstream", {}).get(name, file_sha256(run.stage(name).checkpoint)) != \
+                        file_sha256(run.stage(name).checkpoint):
+                    diff.insert(0, f"another {name}/ checkpoint")
+            return diff
+
+        states[s.stage.name] = stage_state(s.stage, s.kind, differences, s.section)
+    return states
 
 
 def train_all(cfg: Config, data_dir: str | Path | None = None, out: str | Path | None = None, force: bool = False,
               progress: bool = True, log: Callable[[str], None] = print, with_baselines: bool = False
               ) -> pd.DataFrame:
-    """Build what is missing and train every stage; returns the summary table (also summary.csv)."""
-    from hipart.data.build import build_dataset
-    from hipart.data.prepare import default_out, make_source
-    from hipart.training.hiarm import train_hiarm
-    from hipart.training.lifter import train_lifter
-    from hipart.training.msst import train_msst
-
-    data_dir = Path(data_dir) if data_dir is not None else default_out(cfg)
-    run = Path(out) if out is not None else Path("runs") / cfg.name
-    main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes shared files
-    _banner(log, f"dataset: {data_dir}")
-    if (data_dir / "manifest.json").is_file():
-        log("dataset present; checking it matches the config")
-    elif int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise HipartError(f"{data_dir}: build the dataset before starting torchrun ('hipart data build --config "
-                          f"{cfg.name} --out {data_dir}'); processes must not build it side by side")
-    build_dataset(make_source(cfg, log=log), data_dir, progress=progress and main_process, log=log)
-    if main_process:
-        run.mkdir(parents=True, exist_ok=True)
-        cfg.save(run / "config.yaml")
-
-    def stage(name: str, section: str, folder: Path, train: Callable[..., Any]) -> None:
-        _banner(log, f"{name}: {folder}")
-        state = "missing" if force else _stage_state(folder, section, cfg)
-        if state == "done":
-            log(f"{name}: finished checkpoint matches the config; skipped (--force retrains)")
-            return
-        train(resume=state == "partial", force=force)
-
-    stage("stage 1, MSST", "msst", run / "msst",
-          lambda **kw: train_msst(cfg, data_dir, run / "msst", progress=progress, log=log, **kw))
-    stage("stage 2, HiARM", "hiarm", run / "hiarm",
-          lambda **kw: train_hiarm(cfg, data_dir, run / "msst" / "checkpoint.pt", run / "hiarm", progress=progress,
-                                   log=log, **kw))
-    tables = {}
-    for mode in LIFTER_INPUTS:
-        mode_cfg = dataclasses.replace(cfg, lifter=dataclasses.replace(cfg.lifter, input=mode))
-        folder = run / f"lifter_{mode}"
-        _banner(log, f"stage 3, lifter ({mode}): {folder}")
-        state = "missing" if force else _stage_state(folder, "lifter", mode_cfg)
-        if state == "done":
-            log("finished checkpoint matches the config; skipped (--force retrains)")
-        else:
-            train_lifter(mode_cfg, data_dir, folder, (run / "msst", run / "hiarm") if mode == "hier" else None,
-                         resume=state == "partial", force=force, progress=progress, log=log)
-        if main_process:
-            tables[mode] = pd.read_csv(folder / "eval.csv", index_col="action")
-    densifiers: dict[str, pd.DataFrame] = {}
-    if with_baselines:
-        from hipart.models.baselines import method_settings, registered
-        from hipart.training.baselines import checkpoint_kind, train_baseline
-
+    """Build the dataset when it is missing and train every stage; returns the summary table (also summary.csv)."""
+    run = RunLayout(out) if out is not None else RunLayout.for_config(cfg.name)
+    if with_baselines:  # unknown or mistyped baseline settings fail before any work
         for method in registered():
-            name = method.name
-            folder = run / method.folder_name(method_settings(cfg, name))
-            _banner(log, f"baseline {name}: {folder}")
-            state = "missing" if force else _baseline_state(folder, checkpoint_kind(name), cfg, name)
-            if state == "done":
-                log("finished checkpoint matches the config; skipped (--force retrains)")
-            else:
-                train_baseline(cfg, name, data_dir, run, folder, resume=state == "partial", force=force,
-                               progress=progress, log=log)
-            if main_process:
-                table = pd.read_csv(folder / "eval.csv", index_col="action")
-                (tables if method.task == "lift" else densifiers)[folder.name.removeprefix("baseline_")] = table
-    if not main_process:
+            method_settings(cfg, method.name)
+    data = dataset_for(cfg, data_dir, progress, log)
+    stages = plan(cfg, data, run, with_baselines, progress, log)
+    states = check_stages(stages, run, data, force)
+    if _main_process():
+        run.root.mkdir(parents=True, exist_ok=True)
+        cfg.save(run.config)
+    tables: dict[str, tuple[str, pd.DataFrame]] = {}
+    for s in stages:
+        _banner(log, f"{s.title}: {s.stage.path}")
+        if states[s.stage.name] == "done":
+            log("finished checkpoint matches; skipped (--force retrains)")
+        else:
+            s.train(resume=states[s.stage.name] == "partial", force=force)
+        if s.table is not None and _main_process():
+            tables[s.table] = (s.task, pd.read_csv(s.stage.eval, index_col="action"))
+    if not _main_process():
         return pd.DataFrame()
-    summary = pd.concat({mode: t[["MPJPE", "P-MPJPE"]] for mode, t in tables.items()}, axis=1)
-    summary.columns = [f"{metric} {mode}" for mode, metric in summary.columns]
-    summary["frames"] = tables["sparse"]["frames"]
-    with atomic_path(run / "summary.csv") as tmp:
+    return write_summaries(run, tables)
+
+
+def write_summaries(run: RunLayout, tables: dict[str, tuple[str, pd.DataFrame]]) -> pd.DataFrame:
+    """summary.csv (MPJPE / P-MPJPE per action of every lifter and lifting baseline) and, when densification
+    baselines were trained, densify_summary.csv (their x_d / x_f error per action)."""
+    lifts = {name: t for name, (task, t) in tables.items() if task == "lift"}
+    summary = pd.concat({name: t[["MPJPE", "P-MPJPE"]] for name, t in lifts.items()}, axis=1)
+    summary.columns = [f"{metric} {name}" for name, metric in summary.columns]
+    summary["frames"] = lifts["sparse"]["frames"]
+    with atomic_path(run.summary_csv) as tmp:
         summary.round(2).to_csv(tmp)
-    if densifiers:
-        dens = pd.concat({name: t.drop(columns="frames") for name, t in densifiers.items()}, axis=1)
-        dens.columns = [f"{metric} {name}" for name, metric in dens.columns]
-        with atomic_path(run / "densify_summary.csv") as tmp:
-            dens.round(2).to_csv(tmp)
+    dens = {name: t for name, (task, t) in tables.items() if task == "densify"}
+    if dens:
+        table = pd.concat({name: t.drop(columns="frames") for name, t in dens.items()}, axis=1)
+        table.columns = [f"{metric} {name}" for name, metric in table.columns]
+        with atomic_path(run.densify_summary_csv) as tmp:
+            table.round(2).to_csv(tmp)
     return summary
 
 
-def _baseline_state(folder: Path, kind: str, cfg: Config, name: str) -> str:
-    """As _stage_state, for a baseline: its checkpoint's settings must equal the config's."""
-    from hipart.models.baselines import method_settings
-    from hipart.training.engine import load_checkpoint
-
-    path = folder / "checkpoint.pt"
-    if not path.exists():
-        return "missing"
-    ckpt = load_checkpoint(path, kind)
-    mine, theirs = dataclasses.asdict(method_settings(cfg, name)), ckpt["model_args"]["settings"]
-    if mine != theirs:
-        diff = sorted(k for k in mine if theirs.get(k) != mine[k])
-        raise HipartError(f"{path} was trained with other '{name}' settings ({', '.join(diff[:5])}); pass --force "
-                          "to retrain or use another --out")
-    return "done" if ckpt.get("finished") else "partial"
-
-
-def demo(out: str | Path = "runs/demo", data_dir: str | Path | None = None, progress: bool = True,
+def demo(out: str | Path = DEMO_RUN, data_dir: str | Path | None = None, progress: bool = True,
          log: Callable[[str], None] = print) -> dict[str, Any]:
     """The README's main command: the demo preset end to end on the embedded default data, then one figure."""
-    import time
-
-    from hipart.config import load_config
-    from hipart.figures import demo_figure
-
     start = time.perf_counter()
     cfg = load_config("demo")
-    summary = train_all(cfg, data_dir, out, progress=progress, log=log)
-    figure = demo_figure(out, data_dir if data_dir is not None else _default_data(cfg), Path(out) / "demo.png")
+    data = Path(data_dir) if data_dir is not None else default_out(cfg)
+    summary = train_all(cfg, data, out, progress=progress, log=log)
+    figure = demo_figure(out, data, Path(out) / "demo.png")
     return {"summary": summary, "figure": figure, "seconds": time.perf_counter() - start}
-
-
-def _default_data(cfg: Config) -> Path:
-    from hipart.data.prepare import default_out
-
-    return default_out(cfg)

@@ -84,9 +84,6 @@ H36M = Skeleton(
 # Indices of the 17 kept joints in the 32-joint Human3.6M motion-capture skeleton (VideoPose3D).
 H36M_FROM_32: tuple[int, ...] = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
 
-# Joint counts of the three levels of the hierarchy (sparse / dense / fine).
-NUM_SPARSE, NUM_DENSE, NUM_FINE = 17, 48, 96
-
 # Human3.6M action names, indexed by Pose2Mesh's action_idx - 2 (action_idx runs 2..16).
 H36M_ACTIONS: tuple[str, ...] = (
     "Directions", "Discussion", "Eating", "Greeting", "Phoning", "Posing", "Purchases", "Sitting",

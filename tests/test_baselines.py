@@ -34,7 +34,12 @@ def test_registry_lists_the_four_methods_and_rejects_unknown_settings(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("base: tiny\nbaselines: {diffpose: {steps: 3}}\n")
     with pytest.raises(HipartError, match="baselines.diffpose: unknown setting"):
-        load_config(str(bad))
+        method_settings(load_config(str(bad)), "diffpose")
+    # train all checks every baseline's settings before it touches data or a run folder
+    res = CliRunner().invoke(cli, ["train", "all", "--config", str(bad), "--with-baselines", "--data",
+                                   str(tmp_path / "none"), "--out", str(tmp_path / "run")])
+    assert res.exit_code == 1 and "baselines.diffpose: unknown setting(s) steps" in res.output
+    assert not (tmp_path / "none").exists() and not (tmp_path / "run").exists()
     with pytest.raises(HipartError, match="unknown baseline 'gast'"):
         get_method("gast")
 
@@ -124,18 +129,18 @@ def test_train_command_and_train_all_with_baselines(pipeline_run, tiny_dataset, 
     folder = run / "baseline_densify-oneshot"
     table = pd.read_csv(folder / "eval.csv", index_col="action")
     assert list(table.columns) == ["x_d px", "x_f px", "frames"] and np.isfinite(table.to_numpy()).all()
+    from hipart.models.msst import MSST
     from hipart.training.baselines import load_baseline
-    from hipart.training.msst import load_msst
 
     model, _, _ = load_baseline(folder / "checkpoint.pt", "densify-oneshot")
-    msst, _ = load_msst(run / "msst" / "checkpoint.pt")
+    msst, _ = MSST.load(run / "msst" / "checkpoint.pt")
     for k, v in msst.state_dict().items():  # trained, yet the frozen MSST inside is the run's, bit for bit
         assert torch.equal(model.msst.state_dict()[k], v), k
 
     # --with-baselines: the 1-epoch one-shot checkpoint does not match the config (2 epochs): refused
     refused = CliRunner().invoke(cli, ["train", "all", "--config", "tiny", "--data", str(tiny_dataset), "--out",
                                        str(run), "--quiet", "--with-baselines"])
-    assert refused.exit_code == 1 and "other 'densify-oneshot' settings (epochs)" in refused.output
+    assert refused.exit_code == 1 and "other 'baselines.densify-oneshot' settings (epochs)" in refused.output
     shutil.rmtree(folder)
     result = CliRunner().invoke(cli, ["train", "all", "--config", "tiny", "--data", str(tiny_dataset), "--out",
                                       str(run), "--quiet", "--with-baselines"])

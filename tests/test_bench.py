@@ -8,11 +8,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from formats import write_videopose3d
 from hipart.bench.ablation import complexity, parse_setting, setting_config, settings
 from hipart.bench.codebook import cosine_matrix, perplexity
 from hipart.bench.common import BenchRun, markdown
-from hipart.occlusion import OcclusionModel, calibrate_error_scale, paired_detections, person_boxes
+from hipart.occlusion import OcclusionModel
 from hipart.bench.occlusion import occluded_inputs, settings_from
 from hipart.errors import HipartError
 from hipart_cli.main import cli
@@ -30,33 +29,6 @@ def bench_results(baseline_run, tiny_dataset, tmp_path_factory):
                                       "0.2", "--mask", "0.4", "--crop", "0", "--crop", "0.3"])
     assert result.exit_code == 0, result.output
     return baseline_run, out, result.output
-
-
-def test_calibration_recovers_a_known_error_scale(tmp_path):
-    _, truth_path, _, truth = write_videopose3d(tmp_path / "gt")
-    detections, expected = {}, []
-    for s, actions in truth.items():
-        detections[s] = {}
-        for a, cams in actions.items():
-            detections[s][a] = []
-            for cam in cams:
-                det = cam.copy()
-                diag = np.linalg.norm(np.diff(person_boxes(cam.astype(np.float64)).reshape(-1, 2, 2), axis=1)[:, 0],
-                                      axis=-1)
-                det[:, 3, 0] += (0.2 * diag).astype(np.float32)  # joint 3 fails by 0.2 diagonals along x
-                detections[s][a].append(det[:-2])  # the detector archive is 2 frames shorter: trimmed
-                expected.append(np.full(len(cam) - 2, 0.2))
-    det_path = tmp_path / "data_2d_h36m_cpn_ft_h36m_dbb.npz"
-    meta = {"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}
-    np.savez_compressed(det_path, positions_2d=detections, metadata=meta)
-    det, gt = paired_detections(str(det_path), str(truth_path))
-    assert det.shape == gt.shape == (sum(map(len, expected)), 17, 2)
-    fit = calibrate_error_scale(det, gt)
-    # one joint of 17 failed, by (0.2, 0) diagonals: per-axis RMS 0.2 / sqrt(2)
-    assert fit["failed_fraction"] == pytest.approx(1 / 17)
-    assert fit["error_scale"] == pytest.approx(0.2 / np.sqrt(2), rel=1e-5)
-    with pytest.raises(HipartError, match="identical"):
-        calibrate_error_scale(gt, gt)
 
 
 def test_occluded_inputs_depend_only_on_the_setting():

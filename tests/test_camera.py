@@ -85,7 +85,7 @@ def test_camera_project_uses_distortion_only_when_asked(cams):
     np.testing.assert_allclose(c.project(Xc, distort=False), project_pinhole(Xc, c.f, c.c))
 
 
-def test_screen_normalisation_round_trip():
+def test_screen_normalization_round_trip():
     x = np.array([[0.0, 0.0], [1000.0, 1002.0], [500.0, 501.0]])
     n = normalize_screen_coordinates(x, 1000, 1002)
     np.testing.assert_allclose(n[0], [-1.0, -1.002])

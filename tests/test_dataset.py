@@ -16,7 +16,7 @@ from hipart.config import load_config
 from hipart.data import build as build_mod
 from hipart.data.build import build_dataset
 from hipart.data.dataset import PoseDataset, load_manifest
-from hipart.data.shards import file_sha256
+from hipart.io import file_sha256
 from hipart.data.sources import Pose2MeshSource, SyntheticSource
 from hipart.errors import HipartError
 from hipart_cli.main import cli
@@ -137,7 +137,7 @@ def test_manifest_counts_fields_and_statistics(tiny_dataset):
     assert m["counts"] == {"train": 5 * 15 * 2 * 8 * 4, "test": 2 * 15 * 2 * 4 * 4}
     assert m["levels"] == {"s": 17, "d": 48, "f": 96} and m["fields"]["x_f"]["shape"] == [96, 2]
     assert len(m["shards"]) == 210 and sum(r["frames"] for r in m["shards"]) == 4800 + 960
-    stats = m["normalisation"]["train_statistics"]
+    stats = m["normalization"]["train_statistics"]
     ds = PoseDataset(tiny_dataset, "train", fields=("x_d",))
     a = ds.arrays()
     np.testing.assert_allclose(stats["x_d"]["mean"], a["x_d"].mean(0), atol=1e-5)
@@ -145,7 +145,7 @@ def test_manifest_counts_fields_and_statistics(tiny_dataset):
     assert not (tiny_dataset / "journal.jsonl").exists() and not (tiny_dataset / "build.json").exists()
 
 
-def test_normalisation_round_trip(tiny_dataset):
+def test_normalization_round_trip(tiny_dataset):
     from hipart.camera import denormalize_pixels
 
     raw = PoseDataset(tiny_dataset, "train", subjects=["S5"], fields=("x_f",), normalize=False).arrays()

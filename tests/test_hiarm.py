@@ -10,7 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from hipart.occlusion import OcclusionModel, crop_occlusion, mask_occlusion, person_boxes
+from hipart.occlusion import OcclusionModel
 from hipart.config import load_config
 from hipart.errors import HipartError
 from hipart.models.hiarm import HiARM, hiarm_loss
@@ -95,8 +95,10 @@ def hiarm_run(tiny_msst, tiny_dataset, tmp_path_factory):
 
 
 def test_trainer_summary_and_cached_tokens(hiarm_run, tiny_msst, tiny_dataset):
+    from hipart.models.msst import MSST
+    from hipart.runs import StageDir
     from hipart.training.hiarm import cached_tokens
-    from hipart.training.msst import load_msst, load_pose_tensors
+    from hipart.training.msst import load_pose_tensors
 
     run, summary = hiarm_run
     t = summary["test"]
@@ -104,11 +106,12 @@ def test_trainer_summary_and_cached_tokens(hiarm_run, tiny_msst, tiny_dataset):
     assert t["acc_s"] > 1 / 32 * 5  # far above chance after two tiny epochs
     assert summary["decoding"]["fps_cached"] > 0 and summary["complexity"]["params"] > 0
     msst_path = tiny_msst[0] / "checkpoint.pt"
-    msst, _ = load_msst(msst_path)
+    msst, _ = MSST.load(msst_path)
     test = load_pose_tensors(tiny_dataset, "test")
     cache = run / "hiarm" / "tokens_test.pt"
     stamp = cache.stat().st_mtime_ns
-    q_s, q_d = cached_tokens(msst, msst_path, tiny_dataset, "test", test, run / "hiarm", torch.device("cpu"))
+    q_s, q_d = cached_tokens(msst, msst_path, tiny_dataset, "test", test, StageDir(run / "hiarm"),
+                             torch.device("cpu"))
     assert cache.stat().st_mtime_ns == stamp  # reused, not recomputed
     fresh_s, fresh_d = msst.tokenize(test.x_f)
     assert torch.equal(q_s, fresh_s) and torch.equal(q_d.reshape(len(test), -1), fresh_d)
@@ -116,8 +119,7 @@ def test_trainer_summary_and_cached_tokens(hiarm_run, tiny_msst, tiny_dataset):
 
 def test_densify_cli_round_trip_and_bad_inputs(hiarm_run, tiny_dataset, tmp_path):
     from hipart.data.dataset import PoseDataset
-    from hipart.training.hiarm import densify, load_hiarm
-    from hipart.training.msst import load_msst
+    from hipart.models.hipart import HiPART
 
     run, _ = hiarm_run
     a = PoseDataset(tiny_dataset, "test", fields=("x_s",), normalize=False).arrays()
@@ -129,9 +131,7 @@ def test_densify_cli_round_trip_and_bad_inputs(hiarm_run, tiny_dataset, tmp_path
     assert res.exit_code == 0, res.output
     out = np.load(tmp_path / "d.npz")
     assert out["x_d"].shape == (12, 48, 2) and out["x_f"].shape == (12, 96, 2)
-    hiarm, _ = load_hiarm(run / "hiarm" / "checkpoint.pt")
-    msst, _ = load_msst(run / "msst" / "checkpoint.pt")
-    direct = densify(hiarm, msst, torch.from_numpy(a["x_s"][:12]))
+    direct = HiPART.from_run(run, "cpu", with_lifter=False).densify(a["x_s"][:12])
     np.testing.assert_allclose(out["x_f"], direct["x_f"].numpy(), atol=1e-4)
     res_npz = runner.invoke(cli, ["densify", "--run", str(run), "--input", str(tmp_path / "kp.npz"),
                                   "--out", str(tmp_path / "d2.npz"), "--no-cache"])
@@ -162,42 +162,6 @@ def test_hiarm_refuses_an_msst_of_another_hierarchy(tiny_msst, tmp_path, tiny_da
     torch.save(ckpt, bad)
     with pytest.raises(HipartError, match="another hierarchy"):
         train_hiarm(load_config("tiny"), tiny_dataset, bad, tmp_path / "h", progress=False, log=lambda m: None)
-
-
-# ---------------------------------------------------------------- occlusion model
-
-
-def uniform_points(n: int = 400, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.uniform(0, 100, size=(n, 17, 2))
-
-
-def test_mask_hides_about_the_ratio_of_uniform_points():
-    x = uniform_points()
-    for ratio in (0.2, 0.5, 0.8):
-        hidden = mask_occlusion(x, ratio, np.random.default_rng(1))
-        assert abs(hidden.mean() - ratio) < 0.05
-
-
-def test_crop_removes_the_right_band():
-    x = np.array([[[10.0, 50.0], [50.0, 10.0], [90.0, 50.0], [50.0, 90.0], [50.0, 50.0]]])
-    box = person_boxes(x)[0]
-    assert np.allclose(box, [2, 2, 98, 98])  # padded by 10 % of the 80 px extent
-    expected = {0: [0], 1: [2], 2: [1], 3: [3]}  # left, right, top, bottom bands of 30 %
-    for side, joints in expected.items():
-        hidden, _ = crop_occlusion(x, 0.3, np.random.default_rng(0), sides=np.array([side]))
-        assert np.flatnonzero(hidden[0]).tolist() == joints
-
-
-def test_same_seed_same_occluded_inputs():
-    x = uniform_points(50)
-    model = OcclusionModel()
-    a, ha = model.mask(x, 0.4, np.random.default_rng(5))
-    b, hb = model.mask(x, 0.4, np.random.default_rng(5))
-    assert np.array_equal(a, b) and np.array_equal(ha, hb)
-    assert np.array_equal(a[~ha], x[~ha]) and not np.allclose(a[ha], x[ha])
-    with pytest.raises(HipartError, match="ratio"):
-        mask_occlusion(x, 1.5, np.random.default_rng(0))
 
 
 def test_training_with_occlusion_augmentation_runs(tiny_msst, tiny_dataset, tmp_path):

@@ -22,7 +22,7 @@ from hipart.models.complexity import count_params_flops
 from hipart.models.msst import MSST, PoseNormalizer, group_mask, info_nce, msst_loss, part_token_mask
 from hipart.models.quantizer import EMAQuantizer
 from hipart.skeleton import H36M
-from hipart.training.msst import evaluate_msst, load_msst, load_pose_tensors, train_msst
+from hipart.training.msst import evaluate_msst, load_pose_tensors, train_msst
 from hipart_cli.main import cli
 
 
@@ -137,7 +137,7 @@ def test_tiny_model_overfits_64_poses(tiny_dataset, anny_hierarchy):
     assert after["codes_used_s"] > 1 and after["codes_used_d"] > 1  # no collapse onto one code
 
 
-def test_normaliser_round_trip():
+def test_normalizer_round_trip():
     x_s = torch.randn(4, 17, 2) * 100 + 500
     x = torch.randn(4, 96, 2) * 100 + 500
     root, scale = PoseNormalizer.frame(x_s)
@@ -171,12 +171,12 @@ def test_training_writes_checkpoint_metrics_and_summary(trained, tiny_dataset):
     assert summary["test"]["codes_used_s"] > 1 and summary["test"]["codes_used_d"] > 1
     assert json.loads((out / "summary.json").read_text())["steps"] == summary["steps"] == 2 * 4800 // 32
     # save / load round trip: identical outputs
-    model, ckpt = load_msst(out / "checkpoint.pt")
-    assert ckpt["finished"] and ckpt["normalisation"]["kind"] == "root_rms"
+    model, ckpt = MSST.load(out / "checkpoint.pt")
+    assert ckpt["finished"] and ckpt["normalization"]["kind"] == "root_rms"
     test = load_pose_tensors(tiny_dataset, "test", max_items=20000)
     assert evaluate_msst(model, test) == summary["test"]
     x = test.x_f[:16]
-    again, _ = load_msst(out / "checkpoint.pt")
+    again, _ = MSST.load(out / "checkpoint.pt")
     assert torch.equal(model(x).x_f, again(x).x_f) and torch.equal(model(x).q_d, again(x).q_d)
 
 

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 import torch
 from click.testing import CliRunner
 
@@ -67,9 +66,10 @@ def test_rerun_skips_finished_stages_and_refuses_other_settings(pipeline_run, ti
 
 
 def test_predict_round_trip_json_and_videopose3d(pipeline_run, tiny_dataset, tmp_path):
-    from hipart.training.lifter import evaluate_lifter, lifter_inputs, load_lifter
-
     from hipart.data.dataset import PoseDataset
+    from hipart.models.lifter import Lifter
+    from hipart.runs import RunLayout
+    from hipart.training.lifter import evaluate_lifter, lifter_inputs
 
     run, _ = pipeline_run
     a = PoseDataset(tiny_dataset, "test", fields=("x_s", "X_s"), normalize=False).arrays()
@@ -84,8 +84,9 @@ def test_predict_round_trip_json_and_videopose3d(pipeline_run, tiny_dataset, tmp
     assert pred["X"].shape == (n, 17, 3) and pred["x_f"].shape == (n, 96, 2)
     # equal to the lifter applied to the cached hier inputs of the same frames (when their image size matches)
     same = np.flatnonzero((a["image_size"][:n] == size).all(axis=1))
-    data = lifter_inputs("hier", tiny_dataset, "test", (run / "msst", run / "hiarm"), run / "lifter_hier")
-    lifter, _ = load_lifter(run / "lifter_hier" / "checkpoint.pt")
+    layout = RunLayout(run)
+    data = lifter_inputs("hier", tiny_dataset, "test", layout, layout.lifter("hier"), torch.device("cpu"))
+    lifter, _ = Lifter.load(layout.lifter("hier").checkpoint)
     with torch.no_grad():
         direct = lifter(data.x[same]).numpy()
     np.testing.assert_allclose(pred["X"][same], direct, atol=1e-2)
@@ -123,21 +124,3 @@ def test_predict_refuses_a_run_with_mixed_checkpoints(pipeline_run, tmp_path):
     np.save(tmp_path / "kp.npy", np.random.default_rng(0).uniform(300, 600, size=(2, 17, 2)))
     res = CliRunner().invoke(cli, ["predict", "--run", str(mixed), "--input", str(tmp_path / "kp.npy")])
     assert res.exit_code == 1 and "different hierarchies" in res.output
-
-
-def test_attention_equals_torch_multihead_attention():
-    from torch import nn
-
-    from hipart.models.transformer import Attention
-
-    torch.manual_seed(0)
-    ours, ref = Attention(32, 2, 0.0), nn.MultiheadAttention(32, 2, batch_first=True)
-    with torch.no_grad():
-        ref.in_proj_weight.copy_(ours.qkv.weight)
-        ref.in_proj_bias.copy_(ours.qkv.bias)
-        ref.out_proj.weight.copy_(ours.out.weight)
-        ref.out_proj.bias.copy_(ours.out.bias)
-    x = torch.randn(3, 161, 32)
-    torch.testing.assert_close(ours(x)[0], ref(x, x, x, need_weights=False)[0], atol=1e-5, rtol=1e-5)
-    with pytest.raises(ValueError, match="not divisible"):
-        Attention(30, 4, 0.0)

@@ -16,13 +16,23 @@ from typing import Any, Callable
 
 import pandas as pd
 import torch
-from torch import nn
 
 from hipart.bench import reference
 from hipart.bench.common import Results
+from hipart.coarsen.hierarchy import Hierarchy
 from hipart.config import Config, load_config
+from hipart.data.build import MANIFEST
+from hipart.data.dataset import PoseDataset
+from hipart.data.levels import input_joints
+from hipart.data.prepare import default_out
 from hipart.errors import HipartError
 from hipart.models.complexity import count_params_flops
+from hipart.models.hiarm import HiARM
+from hipart.models.hipart import HiPART
+from hipart.models.lifter import Lifter
+from hipart.pipeline import train_all
+from hipart.skeleton import H36M
+from hipart.training.msst import build_msst
 
 GRID = ((2, 6, 128, 128), (3, 8, 128, 128), (4, 12, 128, 128), (5, 16, 128, 128), (4, 12, 96, 96),
         (4, 12, 256, 256))
@@ -65,30 +75,18 @@ def setting_config(base: str, s: Setting) -> Config:
     return load_config(base, {**s.overrides, "name": f"{name}-{s.tag}"})
 
 
-class Inference(nn.Module):
-    """Sparse 2D (B, 17, 2) normalised -> 3D: HiARM decoding, MSST decoders, hier lifter (FLOPs of the whole path)."""
-
-    def __init__(self, msst: nn.Module, hiarm: nn.Module, lifter: nn.Module) -> None:
-        super().__init__()
-        self.msst, self.hiarm, self.lifter = msst, hiarm, lifter
-
-    def forward(self, x_s: torch.Tensor) -> torch.Tensor:
-        q_s, q_d = self.hiarm.generate(x_s, True)
-        x_d, x_f = self.msst.decode(q_s, q_d.reshape(len(x_s), -1))
-        return self.lifter(torch.cat([x_s, x_d, x_f], dim=1))
-
-
-def complexity(cfg: Config, hierarchy: Any | None) -> dict[str, float]:
-    from hipart.models.hiarm import HiARM
-    from hipart.models.lifter import Lifter
-    from hipart.training.msst import build_msst
-
+def complexity(cfg: Config, hierarchy: Hierarchy | None) -> dict[str, float]:
+    """Parameters and FLOPs per frame of HiPART's inference (HiARM decoding, MSST decoders, hier lifter) built with
+    ``cfg``'s architecture (untrained: the counts do not depend on the weights)."""
     torch.manual_seed(0)
     msst = build_msst(cfg, hierarchy).eval()
     m = msst.cfg
     hiarm = HiARM(cfg.hiarm, m.tokens_per_part, m.codebook_size_sparse, m.codebook_size_dense).eval()
-    lifter = Lifter(dataclasses.replace(cfg.lifter, input="hier"), 17 + msst.num_dense + msst.num_fine).eval()
-    c = count_params_flops(Inference(msst, hiarm, lifter), torch.zeros(1, 17, 2))
+    levels = {"s": H36M.num_joints, "d": msst.num_dense, "f": msst.num_fine}
+    lifter = Lifter(dataclasses.replace(cfg.lifter, input="hier"), input_joints("hier", levels)).eval()
+    model = HiPART(msst, hiarm, lifter)
+    x_s = torch.rand(1, H36M.num_joints, 2) * 500  # FLOPs do not depend on the values
+    c = count_params_flops(model, (x_s, torch.tensor([1000.0, 1000.0])))
     parts = {name: sum(p.numel() for p in mod.parameters()) for name, mod in
              (("MSST", msst), ("HiARM", hiarm), ("lifter", lifter))}
     return {"Params (M)": c["params"] / 1e6, "FLOPs (G)": c["flops_per_item"] / 1e9,
@@ -101,15 +99,10 @@ def run_ablation(out: str | Path, config: str = "paper", train_config: str = "de
                  log: Callable[[str], None] = print) -> Results:
     """Parameters and FLOPs at ``config`` (the paper preset by default, as Table 3); MPJPE from training each
     setting on top of ``train_config``."""
-    from hipart.coarsen.hierarchy import Hierarchy
-    from hipart.data.dataset import PoseDataset
-    from hipart.data.prepare import default_out
-    from hipart.pipeline import train_all
-
     train_base = load_config(train_config)
     data = Path(data_dir) if data_dir is not None else default_out(train_base)
     hierarchy = None
-    if (data / "manifest.json").is_file():
+    if (data / MANIFEST).is_file():
         hierarchy = Hierarchy.load(PoseDataset(data, "test", fields=("x_s",), verify=False).hierarchy_path)
     rows = {}
     for s in settings(grid, variants):

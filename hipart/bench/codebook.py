@@ -7,6 +7,7 @@ code use; the codebook size when use is uniform).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import matplotlib.pyplot as plt
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 
 from hipart.bench.common import BenchRun, Results
 from hipart.errors import HipartError
+from hipart.training.baselines import BaselineContext
 
 
 def cosine_matrix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -35,13 +37,11 @@ def off_diagonal_mean(m: torch.Tensor) -> float:
     return float(m[mask].mean())
 
 
-def run_codebook(bench: BenchRun, out: str, codes: int = 100, seed: int = 0,
-                 log: Callable[[str], None] = print) -> Results:
-    from hipart.training.baselines import BaselineContext
-
+def run_codebook(bench: BenchRun, out: str | Path, codes: int = 100, seed: int = 0,
+                 device: torch.device = torch.device("cpu"), log: Callable[[str], None] = print) -> Results:
     if codes < 2:
         raise HipartError(f"--codes {codes}: need at least 2 codes to compare")
-    ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run)
+    ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run, device, log=log)
     msst = ctx.msst()
     books = {"C_s": msst.Q_s.codebook.detach().float().cpu(), "C_d": msst.Q_d.codebook.detach().float().cpu()}
     g = torch.Generator().manual_seed(seed)

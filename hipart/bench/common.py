@@ -7,7 +7,6 @@ or the real source) and the git revision of the code that made them. ``hipart re
 
 from __future__ import annotations
 
-import json
 import subprocess
 from dataclasses import dataclass
 from functools import cached_property
@@ -23,9 +22,10 @@ import pandas as pd  # noqa: E402
 from hipart import __version__  # noqa: E402
 from hipart.config import Config, load_config  # noqa: E402
 from hipart.data.build import MANIFEST  # noqa: E402
-from hipart.data.shards import file_sha256  # noqa: E402
+from hipart.data.dataset import load_manifest  # noqa: E402
 from hipart.errors import HipartError  # noqa: E402
-from hipart.io import atomic_path, write_json_atomic, write_text_atomic  # noqa: E402
+from hipart.io import atomic_path, file_sha256, write_json_atomic, write_text_atomic  # noqa: E402
+from hipart.runs import RunLayout, StageDir  # noqa: E402
 
 DEFAULT_DATA_LABEL = "embedded default data (Anny body, synthetic subjects and actions): not Human3.6M"
 
@@ -34,37 +34,37 @@ DEFAULT_DATA_LABEL = "embedded default data (Anny body, synthetic subjects and a
 class BenchRun:
     """A trained run folder (``hipart train all``) and the dataset it was trained on."""
 
-    run: Path
+    layout: RunLayout
     data_dir: Path
 
     @classmethod
     def open(cls, run: str | Path, data_dir: str | Path | None = None) -> "BenchRun":
-        run = Path(run)
-        if not (run / "config.yaml").is_file():
-            raise HipartError(f"{run}: not a run folder (no config.yaml); train one with 'hipart train all --out "
-                              f"{run}' or point --run at one")
-        if data_dir is None:
-            data_dir = cls._recorded_data(run)
-        data_dir = Path(data_dir)
+        layout = RunLayout(run).require()
+        data_dir = Path(data_dir) if data_dir is not None else cls._recorded_data(layout)
         if not (data_dir / MANIFEST).is_file():
             raise HipartError(f"{data_dir}: no dataset manifest; give the run's dataset with --data")
-        return cls(run, data_dir)
+        return cls(layout, data_dir)
 
     @staticmethod
-    def _recorded_data(run: Path) -> Path:
-        for summary in sorted(run.glob("*/summary.json")):
-            data = json.loads(summary.read_text()).get("data")
-            if data:
-                return Path(data)
-        raise HipartError(f"{run}: no trained stage records its dataset; give it with --data")
+    def _recorded_data(layout: RunLayout) -> Path:
+        for stage in (layout.msst, layout.lifter("sparse"), *layout.baselines()):
+            if stage.summary.is_file():
+                data = stage.read_summary().get("data")
+                if data:
+                    return Path(data)
+        raise HipartError(f"{layout.root}: no trained stage records its dataset; give it with --data")
+
+    @property
+    def run(self) -> Path:
+        return self.layout.root
 
     @cached_property
     def cfg(self) -> Config:
-        return load_config(self.run / "config.yaml")
+        return load_config(self.layout.config)
 
     @cached_property
     def manifest(self) -> dict[str, Any]:
-        return json.loads((self.data_dir / MANIFEST).read_text())
+        return load_manifest(self.data_dir)
 
     @property
     def data_label(self) -> str:
@@ -73,11 +73,11 @@ class BenchRun:
             return DEFAULT_DATA_LABEL
         return f"{source.get('kind')} data from {source.get('path', self.data_dir)}"
 
-    def checkpoint(self, stage: str) -> Path:
-        path = self.run / stage / "checkpoint.pt"
-        if not path.is_file():
-            raise HipartError(f"{path} not found; train it first ('hipart train all --out {self.run}')")
-        return path
+    def trained(self, stage: StageDir) -> StageDir:
+        """``stage`` when its checkpoint exists, or a one-line error saying how to train it."""
+        if not stage.checkpoint.is_file():
+            raise HipartError(f"{stage.checkpoint} not found; train it first ('hipart train all --out {self.run}')")
+        return stage
 
 
 def git_revision() -> str:

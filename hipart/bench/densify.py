@@ -20,53 +20,54 @@ import torch
 from hipart.bench import reference
 from hipart.bench.common import BenchRun, Results
 from hipart.camera import normalize_pixels
+from hipart.data.dataset import PoseDataset
 from hipart.metrics import per_action_table
+from hipart.models.baselines import method_settings, registered
+from hipart.models.lifter import Lifter
 from hipart.skeleton import H36M_ACTIONS
+from hipart.training.baselines import BaselineContext, load_baseline, predict_frames
+from hipart.training.lifter import LiftTensors, densified_levels, evaluate_lifter
 
 HIPART = "HiPART (HiARM + MSST)"
 TRUTH = "ground truth levels"
 
 
-def densifier_outputs(bench: BenchRun, log: Callable[[str], None] = print) -> dict[str, dict[str, np.ndarray]]:
+def densifier_outputs(bench: BenchRun, device: torch.device = torch.device("cpu"),
+                      log: Callable[[str], None] = print) -> dict[str, dict[str, np.ndarray]]:
     """{method: {"x_d", "x_f"} px for every test frame}; methods without a checkpoint are left out (and logged)."""
-    from hipart.models.baselines import method_settings, registered
-    from hipart.training.baselines import BaselineContext, load_baseline, predict_frames
-    from hipart.training.lifter import densified_levels
-
     x = _arrays(bench)
-    x_d, x_f = densified_levels(bench.data_dir, "test", x["x_s"], (bench.run / "msst", bench.run / "hiarm"),
-                                bench.run / "lifter_hier")
+    run = bench.layout
+    x_d, x_f = densified_levels(bench.data_dir, "test", x["x_s"], run, run.lifter("hier"), device, log)
     out = {HIPART: {"x_d": x_d, "x_f": x_f}}
-    ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run)
+    ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run, device, log=log)
     for method in registered("densify"):
         name = method.name
-        folder = bench.run / method.folder_name(method_settings(bench.cfg, name))
-        if not (folder / "checkpoint.pt").is_file():
-            log(f"{name}: no checkpoint in {folder}; listed as missing (train: hipart train {name} --run {bench.run})")
+        stage = run.stage(method.folder_name(method_settings(bench.cfg, name)))
+        if not stage.checkpoint.is_file():
+            log(f"{name}: no checkpoint in {stage.path}; listed as missing (train: hipart train {name} --run "
+                f"{bench.run})")
             out[name] = {}
             continue
-        model, settings, _ = load_baseline(folder / "checkpoint.pt", name)
-        pred = predict_frames(method, model, settings, method.data(ctx, settings, "test"), torch.device("cpu"))
+        model, settings, _ = load_baseline(stage.checkpoint, name)
+        pred = predict_frames(method, model.to(device), settings, method.data(ctx, settings, "test"), device)
         out[name] = {k: pred[k].numpy() for k in ("x_d", "x_f")}
     return out
 
 
 def _arrays(bench: BenchRun) -> dict[str, np.ndarray]:
-    from hipart.data.dataset import PoseDataset
-
     return PoseDataset(bench.data_dir, "test", fields=("x_s", "x_d", "x_f", "X_s"), normalize=False,
                        verify=False).arrays()
 
 
-def run_densify(bench: BenchRun, out: str | Path, log: Callable[[str], None] = print) -> Results:
-    from hipart.training.lifter import LiftTensors, evaluate_lifter, load_lifter
-
+def run_densify(bench: BenchRun, out: str | Path, device: torch.device = torch.device("cpu"),
+                log: Callable[[str], None] = print) -> Results:
     a = _arrays(bench)
     names = np.array(H36M_ACTIONS)[a["action"]]
-    outputs = densifier_outputs(bench, log)
+    outputs = densifier_outputs(bench, device, log)
     outputs[TRUTH] = {"x_d": a["x_d"], "x_f": a["x_f"]}
     X = torch.from_numpy((a["X_s"] - a["X_s"][:, :1]).astype(np.float32))
-    lifter, _ = load_lifter(bench.checkpoint("lifter_hier"))
+    lifter, _ = Lifter.load(bench.trained(bench.layout.lifter("hier")).checkpoint)
+    lifter = lifter.to(device)
     fine, rows = {}, {}
     for method, levels in outputs.items():
         if not levels:
@@ -103,7 +104,7 @@ def _toy(bench: BenchRun) -> pd.DataFrame:
     rows = {}
     for mode, label in (("sparse", "sparse 2D only"), ("gt-hier", "sparse + true dense and fine levels"),
                         ("hier", "sparse + HiARM's levels (HiPART)")):
-        path = bench.run / f"lifter_{mode}" / "eval.csv"
+        path = bench.layout.lifter(mode).eval
         if path.is_file():
             avg = pd.read_csv(path, index_col="action").loc["Average"]
             rows[label] = {"MPJPE": avg["MPJPE"], "P-MPJPE": avg["P-MPJPE"]}

@@ -8,15 +8,19 @@ holding them), so HiARM densifies each setting once for all methods that need it
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
 from hipart.bench.common import BenchRun
+from hipart.data.dataset import PoseDataset
+from hipart.models.baselines import METHODS, get_method, method_settings, registered
+from hipart.models.lifter import Lifter
+from hipart.runs import StageDir
+from hipart.training.baselines import BaselineContext, load_baseline, predict_frames, score_table
+from hipart.training.lifter import evaluate_lifter
 
 HIPART = "HiPART (hier lifter)"
 SPARSE = "sparse lifter"
@@ -26,33 +30,32 @@ SPARSE = "sparse lifter"
 class LiftMethod:
     label: str  # row name in tables
     kind: str  # "lifter" (a HiPART stage-3 folder) or a baseline name from the registry
-    folder: Path
+    stage: StageDir
     train_hint: str  # how to train it when missing
 
     @property
     def present(self) -> bool:
-        return (self.folder / "checkpoint.pt").is_file() and (self.folder / "summary.json").is_file()
+        return self.stage.trained
 
 
 def lift_methods(bench: BenchRun) -> list[LiftMethod]:
     """HiPART, the sparse lifter, then the lifting baselines: those the config names (present or not) plus any other
     trained variant found in the run (e.g. MixSTE with hier input)."""
-    from hipart.models.baselines import METHODS, method_settings, registered
-
-    run = bench.run
-    out = [LiftMethod(HIPART, "lifter", run / "lifter_hier", f"hipart train all --out {run}"),
-           LiftMethod(SPARSE, "lifter", run / "lifter_sparse", f"hipart train all --out {run}")]
+    run = bench.layout
+    out = [LiftMethod(HIPART, "lifter", run.lifter("hier"), f"hipart train all --out {run.root}"),
+           LiftMethod(SPARSE, "lifter", run.lifter("sparse"), f"hipart train all --out {run.root}")]
     seen = set()
     for method in registered("lift"):
-        name = method.name
-        folder = run / method.folder_name(method_settings(bench.cfg, name))
-        seen.add(folder)
-        out.append(LiftMethod(folder.name.removeprefix("baseline_"), name, folder,
-                              f"hipart train {name} --config {run / 'config.yaml'} --run {run}"))
-    for summary in sorted(run.glob("baseline_*/summary.json")):
-        info = json.loads(summary.read_text())
-        if summary.parent not in seen and info.get("task") == "lift" and info.get("method") in METHODS:
-            out.append(LiftMethod(summary.parent.name.removeprefix("baseline_"), info["method"], summary.parent, ""))
+        stage = run.stage(method.folder_name(method_settings(bench.cfg, method.name)))
+        seen.add(stage)
+        out.append(LiftMethod(stage.name.removeprefix("baseline_"), method.name, stage,
+                              f"hipart train {method.name} --config {run.config} --run {run.root}"))
+    for stage in run.baselines():
+        if stage in seen or not stage.trained:
+            continue
+        info = stage.read_summary()
+        if info.get("task") == "lift" and info.get("method") in METHODS:
+            out.append(LiftMethod(stage.name.removeprefix("baseline_"), info["method"], stage, ""))
     return out
 
 
@@ -60,9 +63,6 @@ def evaluate_lifters(bench: BenchRun, methods: list[LiftMethod], x_s_px: np.ndar
                      device: torch.device = torch.device("cpu")) -> dict[str, pd.DataFrame]:
     """Per-action MPJPE / P-MPJPE (mm) of each present method on the test split; ``x_s_px`` replaces the test split's
     sparse 2D poses (N, 17, 2) px for every method alike."""
-    from hipart.training.baselines import BaselineContext, load_baseline, predict_frames, score_table
-    from hipart.training.lifter import evaluate_lifter, load_lifter
-
     ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run, device,
                           {"test": x_s_px} if x_s_px is not None else None)
     tables: dict[str, pd.DataFrame] = {}
@@ -70,14 +70,12 @@ def evaluate_lifters(bench: BenchRun, methods: list[LiftMethod], x_s_px: np.ndar
         if not m.present:
             continue
         if m.kind == "lifter":
-            model, ckpt = load_lifter(m.folder / "checkpoint.pt")
+            model, ckpt = Lifter.load(m.stage.checkpoint)
             mode = ckpt["model_args"]["cfg"]["input"]
             tables[m.label] = evaluate_lifter(model.to(device), ctx.lift_frames("test", mode))
         else:
-            from hipart.models.baselines import get_method
-
             method = get_method(m.kind)
-            model, settings, _ = load_baseline(m.folder / "checkpoint.pt", m.kind)
+            model, settings, _ = load_baseline(m.stage.checkpoint, m.kind)
             data = method.data(ctx, settings, "test")
             tables[m.label] = score_table("lift", predict_frames(method, model.to(device), settings, data, device),
                                           data.frames)
@@ -86,7 +84,5 @@ def evaluate_lifters(bench: BenchRun, methods: list[LiftMethod], x_s_px: np.ndar
 
 def clean_test_poses(bench: BenchRun) -> tuple[np.ndarray, np.ndarray]:
     """The test split's ground-truth sparse 2D poses (N, 17, 2) px and action indices, in dataset order."""
-    from hipart.data.dataset import PoseDataset
-
     a = PoseDataset(bench.data_dir, "test", fields=("x_s",), normalize=False, verify=False).arrays()
     return a["x_s"].astype(np.float32), a["action"]

@@ -58,7 +58,7 @@ def run_occlusion(bench: BenchRun, out: str, masks: tuple[float, ...] = (), crop
     methods = lift_methods(bench)
     missing = [m for m in methods if not m.present]
     for m in missing:
-        log(f"{m.label}: no checkpoint in {m.folder}; listed as missing" + (f" (train: {m.train_hint})"
+        log(f"{m.label}: no checkpoint in {m.stage.path}; listed as missing" + (f" (train: {m.train_hint})"
                                                                              if m.train_hint else ""))
     x_s, _ = clean_test_poses(bench)
     log(f"clean inputs: {len(x_s)} test frames, {sum(m.present for m in methods)} methods")

@@ -14,11 +14,16 @@ import torch
 
 from hipart.bench.common import BenchRun, Results
 from hipart.bench.methods import HIPART, clean_test_poses, lift_methods
-from hipart.occlusion import OcclusionModel
 from hipart.bench.occlusion import occluded_inputs
+from hipart.camera import denormalize_pixels
+from hipart.data.dataset import PoseDataset
 from hipart.errors import HipartError
 from hipart.figures import draw_skeletons_3d
+from hipart.models.baselines import get_method
+from hipart.models.lifter import Lifter
+from hipart.occlusion import OcclusionModel
 from hipart.skeleton import H36M, H36M_ACTIONS
+from hipart.training.baselines import BaselineContext, load_baseline, predict_frames
 
 
 def pick_frames(n_frames: int, count: int) -> list[int]:
@@ -27,12 +32,7 @@ def pick_frames(n_frames: int, count: int) -> list[int]:
 
 def run_qualitative(bench: BenchRun, out: str | Path, frames: tuple[int, ...] = (), count: int = 4,
                     kind: str = "crop", ratio: float = 0.3, seed: int = 0,
-                    log: Callable[[str], None] = print) -> Results:
-    from hipart.data.dataset import PoseDataset
-    from hipart.models.baselines import get_method
-    from hipart.training.baselines import BaselineContext, load_baseline, predict_frames
-    from hipart.training.lifter import load_lifter
-
+                    device: torch.device = torch.device("cpu"), log: Callable[[str], None] = print) -> Results:
     x_s, _ = clean_test_poses(bench)
     chosen = list(frames) or pick_frames(len(x_s), count)
     bad = [i for i in chosen if not 0 <= i < len(x_s)]
@@ -40,23 +40,21 @@ def run_qualitative(bench: BenchRun, out: str | Path, frames: tuple[int, ...] = 
         raise HipartError(f"--frame {bad[0]}: the test split has frames 0..{len(x_s) - 1}")
     x_occ, hidden = occluded_inputs(x_s, kind, ratio, seed, OcclusionModel())
     x_occ = x_occ.astype(np.float32)
-    ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run, x_s_px={"test": x_occ})
+    ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run, device, x_s_px={"test": x_occ}, log=log)
     hier = ctx.lift_frames("test", "hier")
-    lifter, _ = load_lifter(bench.checkpoint("lifter_hier"))
+    lifter, _ = Lifter.load(bench.trained(bench.layout.lifter("hier")).checkpoint)
     with torch.no_grad():
-        preds = {HIPART: lifter(hier.x[chosen]).numpy()}
+        preds = {HIPART: lifter.to(device)(hier.x[chosen].to(device)).cpu().numpy()}
     diff = [m for m in lift_methods(bench) if m.kind == "diffpose" and m.present]
     if diff:
         method = get_method("diffpose")
-        model, s, _ = load_baseline(diff[0].folder / "checkpoint.pt", "diffpose")
+        model, s, _ = load_baseline(diff[0].stage.checkpoint, "diffpose")
         data = method.data(ctx, s, "test")
-        preds[diff[0].label] = predict_frames(method, model, s, data, torch.device("cpu"))["X"][chosen].numpy()
+        preds[diff[0].label] = predict_frames(method, model.to(device), s, data, device)["X"][chosen].numpy()
     else:
         log("diffpose: no checkpoint; the figure shows HiPART only")
     ds = PoseDataset(bench.data_dir, "test", fields=("x_s",), normalize=False, verify=False)
     size = ds.image_size[chosen]
-    from hipart.camera import denormalize_pixels
-
     levels = denormalize_pixels(hier.x[chosen].numpy(), size)  # x_s (occluded), x̂_d, x̂_f in px
     gt = hier.X[chosen].numpy()
     fig = plt.figure(figsize=(15, 4 * len(chosen)))
@@ -71,11 +69,12 @@ def run_qualitative(bench: BenchRun, out: str | Path, frames: tuple[int, ...] = 
                      f" {kind} {ratio:g}")
         _finish_2d(ax)
         ax = fig.add_subplot(len(chosen), 3, 3 * r + 2)
-        n_d = 17 + int(ds.levels["d"])
+        n_s = H36M.num_joints
+        n_d = n_s + int(ds.levels["d"])
         ax.scatter(*levels[r, n_d:].T, s=8, c="tab:orange", label=f"fine ({levels.shape[1] - n_d})")
-        ax.scatter(*levels[r, 17:n_d].T, s=16, marker="s", facecolors="none", edgecolors="tab:green",
-                   label=f"dense ({n_d - 17})")
-        _skeleton_2d(ax, levels[r, :17], "tab:blue", "sparse (17)")
+        ax.scatter(*levels[r, n_s:n_d].T, s=16, marker="s", facecolors="none", edgecolors="tab:green",
+                   label=f"dense ({n_d - n_s})")
+        _skeleton_2d(ax, levels[r, :n_s], "tab:blue", f"sparse ({n_s})")
         ax.set_title("HiPART hierarchical 2D")
         _finish_2d(ax)
         ax3 = fig.add_subplot(len(chosen), 3, 3 * r + 3, projection="3d")

@@ -28,6 +28,7 @@ from hipart.body.base import SkinnedBody, SkinnedRows
 from hipart.errors import HipartError
 from hipart.io import atomic_path
 from hipart.skeleton import H36M
+from hipart.units import MM_PER_METRE
 
 TOPOLOGY = "anny-noeyes-notongue"
 PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions")
@@ -179,8 +180,8 @@ class AnnyBody(SkinnedBody):
                 coeffs = m._get_phenotype_blendshape_coefficients(params, zeros(m.local_change_labels),
                                                                  zeros(m.facial_action_labels))
                 rest = m.get_rest_model(coeffs)
-            self._rest[key] = {"vertices": rest["rest_vertices"][0] * 1000.0,
-                               "bone_heads": rest["rest_bone_heads"][0] * 1000.0,
+            self._rest[key] = {"vertices": rest["rest_vertices"][0] * MM_PER_METRE,
+                               "bone_heads": rest["rest_bone_heads"][0] * MM_PER_METRE,
                                "bone_poses": rest["rest_bone_poses"]}
         return self._rest[key]
 
@@ -203,11 +204,11 @@ class AnnyBody(SkinnedBody):
         pose = self.check_pose(pose)
         rest = self.rest_model(shape)
         metres = pose.clone()
-        metres[:, 0, :3, 3] = metres[:, 0, :3, 3] / 1000.0
+        metres[:, 0, :3, 3] = metres[:, 0, :3, 3] / MM_PER_METRE
         with torch.no_grad(), _matmul_kinematics():
             T, _ = self.model.get_bone_transforms(metres, rest["bone_poses"])
         T = T.clone()
-        T[..., :3, 3] = T[..., :3, 3] * 1000.0
+        T[..., :3, 3] = T[..., :3, 3] * MM_PER_METRE
         return T, None
 
     def template_vertices(self) -> np.ndarray:

@@ -14,6 +14,8 @@ from hipart.body.base import SkinnedBody, SkinnedRows
 from hipart.body.lbs import axis_angle_to_matrix, kinematic_chain, lbs, pose_features
 from hipart.body.smpl_model import NUM_JOINTS, SMPLModelData
 from hipart.errors import HipartError
+from hipart.units import MM_PER_METRE
+from hipart.skeleton import H36M
 
 
 @dataclass
@@ -96,18 +98,18 @@ class SMPLBody(SkinnedBody):
         self.name = f"SMPL ({data.source})"
         self.faces = np.asarray(data.faces, dtype=np.int64)
         self.num_vertices = self.num_points = int(data.v_template.shape[0])
-        if regressor is not None and np.shape(regressor) != (17, self.num_vertices):
-            raise HipartError(f"H36M joint regressor has shape {np.shape(regressor)}; expected (17, {self.num_vertices})")
-        self.sparse_rows = scipy.sparse.csr_matrix(regressor if regressor is not None else (17, self.num_vertices))
+        if regressor is not None and np.shape(regressor) != (H36M.num_joints, self.num_vertices):
+            raise HipartError(f"H36M joint regressor has shape {np.shape(regressor)}; expected ({H36M.num_joints}, {self.num_vertices})")
+        self.sparse_rows = scipy.sparse.csr_matrix(regressor if regressor is not None else (H36M.num_joints, self.num_vertices))
         self._skin: SkinnedRows | None = None
 
     def skinning(self, shape: Any = None) -> SkinnedRows:
         if self._skin is None:
             m = self.smpl
             V, J = self.num_vertices, len(m.parents)
-            dirs = torch.cat([m.shapedirs, m.posedirs], dim=2) * 1000.0
+            dirs = torch.cat([m.shapedirs, m.posedirs], dim=2) * MM_PER_METRE
             index = torch.arange(J).expand(V, J)
-            self._skin = SkinnedRows.from_points(m.v_template * 1000.0, index, m.weights, dirs)
+            self._skin = SkinnedRows.from_points(m.v_template * MM_PER_METRE, index, m.weights, dirs)
         return self._skin
 
     def transforms(self, shape: Any, pose: SMPLPose) -> tuple[torch.Tensor, torch.Tensor]:
@@ -120,10 +122,10 @@ class SMPLBody(SkinnedBody):
         rest_joints = m.joint_template + torch.einsum("bl,jcl->bjc", betas, m.joint_shapedirs)
         _, skin = kinematic_chain(rotmats, rest_joints, m.parents)
         skin = skin.clone()
-        skin[..., :3, 3] = skin[..., :3, 3] * 1000.0
+        skin[..., :3, 3] = skin[..., :3, 3] * MM_PER_METRE
         if pose.trans is not None:
-            skin[..., :3, 3] += torch.as_tensor(pose.trans, dtype=self.dtype)[:, None] * 1000.0
+            skin[..., :3, 3] += torch.as_tensor(pose.trans, dtype=self.dtype)[:, None] * MM_PER_METRE
         return skin, torch.cat([betas, pose_features(rotmats)], dim=1)
 
     def template_vertices(self) -> np.ndarray:
-        return self.smpl.v_template.numpy() * 1000.0
+        return self.smpl.v_template.numpy() * MM_PER_METRE

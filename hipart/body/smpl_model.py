@@ -10,6 +10,7 @@ import scipy.sparse
 
 from hipart.pickles import load_pickle
 from hipart.errors import HipartError
+from hipart.skeleton import H36M
 
 NUM_JOINTS = 24
 NUM_POSE_FEATURES = 9 * (NUM_JOINTS - 1)  # 207
@@ -104,7 +105,7 @@ def find_smpl_model(folder: str | Path, gender: str = "neutral") -> Path:
     return hits[0]
 
 
-def load_joint_regressor(path: str | Path, num_vertices: int, num_joints: int = 17) -> np.ndarray:
+def load_joint_regressor(path: str | Path, num_vertices: int, num_joints: int = H36M.num_joints) -> np.ndarray:
     """A vertex-to-joint regressor such as Pose2Mesh's J_regressor_h36m_correct.npy, shape (joints, vertices)."""
     path = Path(path)
     if not path.is_file():

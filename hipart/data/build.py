@@ -3,7 +3,7 @@
 Folder layout::
 
     OUT/manifest.json        written last: the dataset exists once it is there (fields, shards + sha256, counts,
-                             hierarchy hash, source, settings, 2D normalisation and statistics)
+                             hierarchy hash, source, settings, 2D normalization and statistics)
     OUT/hierarchy.npz/.json  the hierarchy the rows were pooled with
     OUT/train/*.npz, OUT/test/*.npz   shards, one per (subject, action, subaction) and up to shard_size frames
     OUT/build.json, OUT/journal.jsonl while building: the settings, and one line per finished shard
@@ -28,18 +28,18 @@ from tqdm import tqdm
 from hipart import __version__
 from hipart.camera import normalize_pixels
 from hipart.data.levels import LEVELS
-from hipart.data.shards import file_sha256, memmap_shard, write_shard
+from hipart.data.shards import memmap_shard, write_shard
 from hipart.data.sources import CaptureSource, ShardData, Task, frame_fields
 from hipart.errors import HipartError
-from hipart.io import write_json_atomic
+from hipart.io import file_sha256, write_json_atomic
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the "normalization" key (was "normalisation")
 MANIFEST = "manifest.json"
 SETTINGS = "build.json"
 JOURNAL = "journal.jsonl"
 HIERARCHY = "hierarchy.npz"
 SPLITS = ("train", "test")
-NORMALISATION = {
+NORMALIZATION = {
     "kind": "screen",
     "formula": "x_norm = x / w * 2 - [1, h / w] with (w, h) = image_size (VideoPose3D)",
     "inverse": "x = (x_norm + [1, h / w]) * w / 2",
@@ -65,7 +65,7 @@ def _settings_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> li
     return out
 
 
-def _normalise_json(obj: Any) -> Any:
+def _normalize_json(obj: Any) -> Any:
     return json.loads(json.dumps(obj))  # tuples -> lists etc., as they come back from disk
 
 
@@ -166,7 +166,7 @@ def build_dataset(source: CaptureSource, out: str | Path, workers: int = 1, forc
     if workers < 1:
         raise HipartError(f"--workers must be at least 1, got {workers}")
     source.check()
-    settings = _normalise_json(build_settings(source, fast))
+    settings = _normalize_json(build_settings(source, fast))
     manifest_path = out / MANIFEST
     if manifest_path.is_file() and not force:
         manifest = load_manifest_file(manifest_path)
@@ -245,13 +245,13 @@ def _manifest(out: Path, source: CaptureSource, settings: dict[str, Any], tasks:
         "hierarchy": {"hash": source.hierarchy.content_hash(), "file": HIERARCHY,
                       "levels": list(source.hierarchy.levels), "mesh_hash": source.hierarchy.mesh_hash},
         "levels": source.sizes, "fields": frame_fields(source.sizes),
-        "normalisation": {**NORMALISATION, "train_statistics": _statistics(out, shards)},
+        "normalization": {**NORMALIZATION, "train_statistics": _statistics(out, shards)},
         "counts": counts, "settings": settings, "shards": shards,
     }
 
 
 def _statistics(out: Path, shards: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per-joint mean and std of the screen-normalised 2D levels and of root-relative X_s (mm), train split."""
+    """Per-joint mean and std of the screen-normalized 2D levels and of root-relative X_s (mm), train split."""
     sums: dict[str, list[np.ndarray]] = {}
     n = 0
     for rec in shards:

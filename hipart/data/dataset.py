@@ -16,8 +16,9 @@ from torch.utils.data import Dataset
 
 from hipart.camera import normalize_pixels
 from hipart.data.build import HIERARCHY, JOURNAL, MANIFEST, SPLITS, load_manifest_file
-from hipart.data.shards import file_sha256, memmap_shard
+from hipart.data.shards import memmap_shard
 from hipart.errors import HipartError
+from hipart.io import file_sha256
 from hipart.skeleton import H36M_ACTIONS
 
 POSE_FIELDS = ("x_s", "x_d", "x_f", "X_s", "X_d", "X_f")
@@ -85,7 +86,7 @@ def _resolve_actions(actions: Iterable[str] | None) -> set[str] | None:
 class PoseDataset(Dataset):
     """Frames (or temporal windows) of one split of a built dataset.
 
-    Items are dicts of float32 tensors: ``x_*`` (J, 2) screen-normalised when ``normalize`` (else pixels), ``X_*``
+    Items are dicts of float32 tensors: ``x_*`` (J, 2) screen-normalized when ``normalize`` (else pixels), ``X_*``
     (J, 3) camera-space mm, plus the metadata as int64 scalars / ``image_size`` (2,). With ``window = f`` (odd)
     pose fields become (f, J, C), centred on the item's frame within its (subject, action, subaction, camera)
     sequence, edges repeated. Frames are consecutive *stored* frames: build with stride 1 for temporal models.

@@ -36,6 +36,6 @@ def summary_lines(manifest: dict[str, Any]) -> list[str]:
         f"{len(shards)} shards, {size / 1e6:.1f} MB",
         f"strides: train {data['train_stride']}, test {data['test_stride']}; distortion "
         f"{'on' if data['distortion'] else 'off'}; sparse joints from {src['sparse_from']}",
-        f"2D normalisation: {manifest['normalisation']['formula']}",
+        f"2D normalization: {manifest['normalization']['formula']}",
         f"build path: {manifest['settings']['path']}",
     ]

@@ -12,10 +12,10 @@ import scipy.sparse
 
 from hipart.coarsen.hierarchy import Hierarchy
 from hipart.errors import HipartError
+from hipart.skeleton import H36M
 
 LEVELS = ("s", "d", "f")  # sparse, dense, fine; field names x_s / X_s etc.
 LEVEL_NAMES = {"s": "sparse", "d": "dense", "f": "fine"}
-NUM_SPARSE = 17
 
 
 def level_sizes(hier: Hierarchy) -> dict[str, int]:
@@ -23,7 +23,7 @@ def level_sizes(hier: Hierarchy) -> dict[str, int]:
     if len(hier.levels) != 2:
         raise HipartError(f"the dataset needs a hierarchy with two levels (fine, dense); this one has {list(hier.levels)}; "
                           "coarsen with --levels 96 --levels 48")
-    return {"s": NUM_SPARSE, "d": int(hier.levels[1]), "f": int(hier.levels[0])}
+    return {"s": H36M.num_joints, "d": int(hier.levels[1]), "f": int(hier.levels[0])}
 
 
 def pooling_matrix(hier: Hierarchy, sparse_rows: scipy.sparse.spmatrix, num_points: int) -> scipy.sparse.csr_matrix:
@@ -42,9 +42,14 @@ def pooling_matrix(hier: Hierarchy, sparse_rows: scipy.sparse.spmatrix, num_poin
         return scipy.sparse.hstack([A, scipy.sparse.csr_matrix((A.shape[0], extra))]).tocsr() if extra else A
 
     sparse = scipy.sparse.csr_matrix(sparse_rows, dtype=np.float64)
-    if sparse.shape != (NUM_SPARSE, num_points):
-        raise HipartError(f"sparse joint rows have shape {sparse.shape}; expected ({NUM_SPARSE}, {num_points})")
+    if sparse.shape != (H36M.num_joints, num_points):
+        raise HipartError(f"sparse joint rows have shape {sparse.shape}; expected ({H36M.num_joints}, {num_points})")
     return scipy.sparse.vstack([sparse, widen(dense), widen(fine)]).tocsr()
+
+
+def input_joints(mode: str, levels: dict[str, int]) -> int:
+    """Joints a lifter reads per frame: the sparse pose alone (``sparse``) or the whole stack (``hier``, ``gt-hier``)."""
+    return levels["s"] if mode == "sparse" else levels["s"] + levels["d"] + levels["f"]
 
 
 def split_levels(stack: np.ndarray, sizes: dict[str, int]) -> dict[str, np.ndarray]:

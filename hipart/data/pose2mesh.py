@@ -25,7 +25,8 @@ import torch
 from hipart.body.smpl import SMPL
 from hipart.camera import Camera
 from hipart.errors import HipartError
-from hipart.skeleton import H36M_ACTIONS
+from hipart.skeleton import H36M, H36M_ACTIONS
+from hipart.units import MM_PER_METRE
 
 FILE_KINDS = ("data", "camera", "joint_3d", "smpl_param")
 _SUBJECT_RE = re.compile(r"Human36M_subject(\d+)_data\.json$")
@@ -106,9 +107,9 @@ def camera_space_mesh(smpl: SMPL, params: Iterable[SMPLParams], R: np.ndarray, t
     rotmats[:, 0] = Rt @ rotmats[:, 0]
     out = smpl(betas=betas, rotmats=rotmats)
     root = out.joints[:, :1]  # rest root joint: the root rotation pivots on it
-    offset = root @ Rt.T - root + (trans @ Rt.T)[:, None] + torch.as_tensor(t, dtype=dtype) / 1000.0
-    verts = (out.vertices + offset) * 1000.0
-    joints = (out.joints + offset) * 1000.0 if regressor is None else torch.einsum("kv,bvc->bkc", regressor.to(dtype), verts)
+    offset = root @ Rt.T - root + (trans @ Rt.T)[:, None] + torch.as_tensor(t, dtype=dtype) / MM_PER_METRE
+    verts = (out.vertices + offset) * MM_PER_METRE
+    joints = (out.joints + offset) * MM_PER_METRE if regressor is None else torch.einsum("kv,bvc->bkc", regressor.to(dtype), verts)
     return verts, joints
 
 
@@ -168,7 +169,7 @@ class Pose2MeshH36M:
             except KeyError as exc:
                 raise HipartError(f"{self.path(subject, 'joint_3d')}: no joints for action {a}, subaction {s}, "
                                   f"frame {f}") from exc
-            if jw.shape != (17, 3):
+            if jw.shape != (H36M.num_joints, 3):
                 raise HipartError(f"{self.path(subject, 'joint_3d')}: action {a} subaction {s} frame {f} has shape "
                                   f"{jw.shape}, expected (17, 3)")
             yield H36MFrame(

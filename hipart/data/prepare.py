@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from hipart.coarsen.hierarchy import Hierarchy, build_hierarchy
+from hipart.coarsen.sources import load_mesh_source
 from hipart.config import Config
 from hipart.data.sources import CaptureSource, Pose2MeshSource, SyntheticSource
 from hipart.errors import HipartError
@@ -20,8 +21,6 @@ def source_hierarchy(cfg: Config, hierarchy: str | Path | None, log: Callable[[s
     """The given hierarchy file, or the source's template mesh coarsened with the config's levels."""
     if hierarchy is not None:
         return Hierarchy.load(hierarchy)
-    from hipart.coarsen.sources import load_mesh_source
-
     mesh = load_mesh_source(None if cfg.data.source == "default" else cfg.data.path)
     log(f"no --hierarchy given: coarsening the {mesh.name} template into {list(cfg.coarsen.levels)} clusters")
     return build_hierarchy(mesh.vertices, mesh.faces, mesh.regressor, tuple(cfg.coarsen.levels), cfg.coarsen.compat,

@@ -8,7 +8,6 @@ instead of loading the shard. Any npz reader (``np.load``) still opens them.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import zipfile
 from pathlib import Path
@@ -34,14 +33,6 @@ def write_shard(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
                 info.external_attr = 0o644 << 16
                 zf.writestr(info, buf.getvalue(), compress_type=zipfile.ZIP_STORED)
     return path
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def memmap_shard(path: str | Path) -> dict[str, np.ndarray]:

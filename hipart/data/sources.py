@@ -20,12 +20,16 @@ import numpy as np
 import torch
 
 from hipart.body.base import SkinnedBody, SkinnedRows
+from hipart.body.smpl import SMPLBody, SMPLPose
 from hipart.camera import Camera
 from hipart.coarsen.hierarchy import Hierarchy
+from hipart.coarsen.sources import pose2mesh_model
 from hipart.config import DataConfig
 from hipart.data.levels import LEVELS, pooling_matrix, split_levels, level_sizes
+from hipart.data.pose2mesh import Pose2MeshH36M
+from hipart.data.synthetic import DEFAULT_FRAMES, SUBACTIONS, SUBJECTS, SyntheticH36M, synthetic_subjects
 from hipart.errors import HipartError
-from hipart.skeleton import H36M_ACTIONS, TEST_SUBJECTS
+from hipart.skeleton import H36M, H36M_ACTIONS, TEST_SUBJECTS
 
 FULL_PATH_BATCH = 64  # frames per full-mesh skinning batch: bounds the (batch, points, 3) buffer
 
@@ -168,8 +172,6 @@ class SyntheticSource(CaptureSource):
 
     def __init__(self, hierarchy: Hierarchy, cfg: DataConfig, seed: int = 0, capture: Any = None) -> None:
         super().__init__(hierarchy, cfg)
-        from hipart.data.synthetic import DEFAULT_FRAMES
-
         self.seed = seed
         self.frames = cfg.frames_per_action or DEFAULT_FRAMES
         if capture is not None:  # reuse a built capture (tests); must match frames and seed
@@ -178,9 +180,7 @@ class SyntheticSource(CaptureSource):
             self.__dict__["capture"] = capture
 
     @cached_property
-    def capture(self) -> Any:
-        from hipart.data.synthetic import SyntheticH36M
-
+    def capture(self) -> SyntheticH36M:
         return SyntheticH36M(frames=self.frames, seed=self.seed)
 
     @cached_property
@@ -190,8 +190,6 @@ class SyntheticSource(CaptureSource):
         return pooling_matrix(self.hierarchy, body.sparse_rows, body.num_points)
 
     def tasks(self) -> list[Task]:
-        from hipart.data.synthetic import SUBACTIONS, SUBJECTS
-
         return [Task(f"{s}_{a}_{sub}", "train" if s not in TEST_SUBJECTS else "test")
                 for s in SUBJECTS for a in H36M_ACTIONS for sub in SUBACTIONS]
 
@@ -237,8 +235,6 @@ class SyntheticSource(CaptureSource):
             yield ShardData(name, task.split, subject, action, sub, arrays)
 
     def describe(self) -> dict[str, Any]:
-        from hipart.data.synthetic import SUBJECTS, synthetic_subjects
-
         subjects = synthetic_subjects(self.seed)
         return {
             "kind": self.kind, "body": "Anny (anny-noeyes-notongue), synthetic Human3.6M-like capture",
@@ -280,16 +276,11 @@ class Pose2MeshSource(CaptureSource):
         self.reader  # fail early on a wrong folder
 
     @cached_property
-    def reader(self) -> Any:
-        from hipart.data.pose2mesh import Pose2MeshH36M
-
+    def reader(self) -> Pose2MeshH36M:
         return Pose2MeshH36M(self.folder)
 
     @cached_property
-    def body(self) -> Any:
-        from hipart.body.smpl import SMPLBody
-        from hipart.coarsen.sources import pose2mesh_model
-
+    def body(self) -> SMPLBody:
         model, regressor = pose2mesh_model(self.folder, self.joints_regressor)
         body = SMPLBody(model, regressor)
         self.hierarchy.check_mesh(body.faces, body.num_vertices, "SMPL model")
@@ -304,8 +295,6 @@ class Pose2MeshSource(CaptureSource):
 
     def world_rows(self, fits: list[Any], fast: bool = True) -> np.ndarray:
         """Stacked level rows (F, K, 3) world mm for SMPL fits, shapes clamped like Pose2Mesh (|β| > 3 -> mean)."""
-        from hipart.body.smpl import SMPLPose
-
         dtype = self.body.dtype
         betas = torch.as_tensor(np.stack([f.shape for f in fits]), dtype=dtype)
         betas[(betas.abs() > 3).any(dim=1)] = 0.0
@@ -340,7 +329,7 @@ class Pose2MeshSource(CaptureSource):
                 first = {f: next(by_cam[c][f] for c in sorted(by_cam) if f in by_cam[c]) for f in chunk}
                 world = self.world_rows([first[f].smpl for f in chunk], fast)
                 if self.sparse_from == "joints":
-                    world[:, :17] = np.stack([first[f].joints_world for f in chunk])
+                    world[:, :H36M.num_joints] = np.stack([first[f].joints_world for f in chunk])
                 position = {f: i for i, f in enumerate(chunk)}
                 views = []
                 for c in sorted(by_cam):

@@ -16,8 +16,10 @@ import numpy as np
 from hipart.pickles import load_npz_entry
 from hipart.errors import HipartError
 from hipart.skeleton import H36M, H36M_FROM_32
+from hipart.units import MM_PER_METRE
 
 Poses = dict[str, dict[str, np.ndarray]]
+MOCAP_JOINTS = 32  # joints of Human3.6M's motion-capture skeleton, as VideoPose3D stores them
 
 
 def _load_npz_item(path: str | Path, key: str, expected: str) -> tuple[Any, Any]:
@@ -36,11 +38,11 @@ def load_positions_3d(path: str | Path) -> Poses:
         out[subject] = {}
         for action, arr in actions.items():
             arr = np.asarray(arr, dtype=np.float64)
-            if arr.ndim != 3 or arr.shape[1:] not in ((32, 3), (17, 3)):
+            if arr.ndim != 3 or arr.shape[1:] not in ((MOCAP_JOINTS, 3), (H36M.num_joints, 3)):
                 raise HipartError(f"{path}: {subject}/{action} has shape {arr.shape}, expected (N, 32, 3) metres")
-            if arr.shape[1] == 32:
+            if arr.shape[1] == MOCAP_JOINTS:
                 arr = arr[:, list(H36M_FROM_32)]
-            out[subject][action] = arr * 1000.0
+            out[subject][action] = arr * MM_PER_METRE
     return out
 
 
@@ -64,3 +66,16 @@ def load_positions_2d(path: str | Path) -> tuple[dict[str, dict[str, list[np.nda
                     raise HipartError(f"{path}: {subject}/{action} camera {i} has shape {a.shape}, expected (N, 17, 2) px")
             out[subject][action] = arrays
     return out, meta
+
+
+def paired_detections(detections: str, truth: str) -> tuple[np.ndarray, np.ndarray]:
+    """Stack every subject / action / camera present in both VideoPose3D 2D archives (detections, e.g. CPN, and
+    ground truth), each trimmed to the shorter of the two (VideoPose3D does the same)."""
+    det, _ = load_positions_2d(detections)
+    gt, _ = load_positions_2d(truth)
+    pairs = [(a[:n], b[:n]) for s in sorted(set(det) & set(gt)) for act in sorted(set(det[s]) & set(gt[s]))
+             for a, b in zip(det[s][act], gt[s][act]) for n in [min(len(a), len(b))]]
+    if not pairs:
+        raise HipartError(f"{detections} and {truth} share no subject/action; give the detections and the ground "
+                          "truth 2D archive of the same dataset")
+    return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])

@@ -16,6 +16,7 @@ decoding takes 17 steps; with the key/value cache each step runs the transformer
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,9 +26,11 @@ from torch import nn
 from hipart.config import HiARMConfig
 from hipart.models.mixer import MixerBlock
 from hipart.models.transformer import Block
+from hipart.checkpoints import load_model
 from hipart.skeleton import H36M
 
-ARCHITECTURE = ("num_blocks", "dim", "heads", "dropout", "part_order")
+KIND = "hiarm"  # checkpoint kind
+ARCHITECTURE = ("num_blocks", "dim", "heads", "dropout", "part_order", "cond_token_hidden")
 
 
 class HiARM(nn.Module):
@@ -40,7 +43,7 @@ class HiARM(nn.Module):
         self.register_buffer("order", torch.tensor(H36M.part_order(cfg.part_order)), persistent=False)
         # condition encoder: the observed sparse pose -> 17 prefix tokens
         self.cond_embed = nn.Linear(2, D)
-        self.cond_mixer = MixerBlock(J, D, 64, 2 * D, cfg.dropout)
+        self.cond_mixer = MixerBlock(J, D, cfg.cond_token_hidden, 2 * D, cfg.dropout)
         # token embeddings and LSAB
         self.embed_s = nn.Embedding(codebook_sparse, D)
         self.embed_d = nn.Embedding(codebook_dense, D)
@@ -63,7 +66,7 @@ class HiARM(nn.Module):
 
     # ------------------------------------------------------------------ pieces
     def prefix(self, x_s: torch.Tensor) -> torch.Tensor:
-        """Normalised sparse pose (B, 17, 2) -> prefix tokens (B, 17, D)."""
+        """Normalized sparse pose (B, 17, 2) -> prefix tokens (B, 17, D)."""
         return self.cond_mixer(self.cond_embed(x_s))
 
     def part_summary(self, q_s: torch.Tensor, q_d: torch.Tensor, parts: torch.Tensor) -> torch.Tensor:
@@ -152,6 +155,11 @@ class HiARM(nn.Module):
     def from_args(cls, args: dict[str, Any]) -> "HiARM":
         return cls(HiARMConfig(**args["cfg"]), args["tokens_per_part"], args["codebook_sparse"],
                    args["codebook_dense"])
+
+    @classmethod
+    def load(cls, path: str | Path) -> tuple["HiARM", dict[str, Any]]:
+        """A trained HiARM (eval mode) and its checkpoint payload."""
+        return load_model(path, KIND, cls.from_args)  # type: ignore[return-value]
 
 
 def hiarm_loss(logits_s: torch.Tensor, logits_d: torch.Tensor, q_s: torch.Tensor, q_d: torch.Tensor,

@@ -17,6 +17,7 @@ model and inverted on output, so reconstructions come back in pixels.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,8 +28,10 @@ from torch import nn
 from hipart.config import MSSTConfig
 from hipart.models.mixer import TokenDecoder, TokenEncoder
 from hipart.models.quantizer import EMAQuantizer
+from hipart.checkpoints import load_model
 from hipart.skeleton import H36M, H36M_ACTIONS
 
+KIND = "msst"  # checkpoint kind
 # MSSTConfig fields that shape the model (the rest are training settings and may differ on resume)
 ARCHITECTURE = ("num_blocks", "dim", "tokens_per_part", "part_masked", "token_hidden", "channel_ratio",
                 "decoder_blocks", "codebook_size_sparse", "codebook_size_dense", "ema_decay", "dead_threshold",
@@ -97,8 +100,8 @@ class MSSTOutput:
     zq_d: torch.Tensor
     q_s: torch.Tensor  # (B, 17)
     q_d: torch.Tensor  # (B, M_d)
-    x_d: torch.Tensor  # (B, 48, 2) normalised
-    x_f: torch.Tensor  # (B, 96, 2) normalised
+    x_d: torch.Tensor  # (B, 48, 2) normalized
+    x_f: torch.Tensor  # (B, 96, 2) normalized
     action_logits: torch.Tensor
     commitment: torch.Tensor
     perplexity_s: torch.Tensor
@@ -136,7 +139,7 @@ class MSST(nn.Module):
         return self.D_s(zq_s).reshape(B, J * self.cfg.tokens_per_part, D)
 
     def decode(self, q_s: torch.Tensor, q_d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token indices (B, 17), (B, 17 r) -> normalised x̂_d (B, 48, 2), x̂_f (B, 96, 2)."""
+        """Token indices (B, 17), (B, 17 r) -> normalized x̂_d (B, 48, 2), x̂_f (B, 96, 2)."""
         zq_s, zq_d = self.Q_s.lookup(q_s), self.Q_d.lookup(q_d)
         return self._decode(zq_d, self.lift(zq_s))
 
@@ -145,7 +148,7 @@ class MSST(nn.Module):
 
     # ------------------------------------------------------------------ Alg. 1
     def forward(self, x_f: torch.Tensor) -> MSSTOutput:
-        """Normalised fine pose (B, 96, 2) -> tokens, reconstructions and action logits."""
+        """Normalized fine pose (B, 96, 2) -> tokens, reconstructions and action logits."""
         z_d = self.E_f(x_f)
         z_s = self.E_d(z_d)
         qs = self.Q_s(z_s)
@@ -159,7 +162,7 @@ class MSST(nn.Module):
 
     @torch.no_grad()
     def tokenize(self, x_f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token indices of normalised fine poses, the model in eval mode (no EMA updates)."""
+        """Token indices of normalized fine poses, the model in eval mode (no EMA updates)."""
         was = self.training
         self.eval()
         out = self.forward(x_f)
@@ -176,6 +179,11 @@ class MSST(nn.Module):
     def from_args(cls, args: dict[str, Any]) -> "MSST":
         fine_parts = None if args["fine_parts"] is None else np.asarray(args["fine_parts"])
         return cls(MSSTConfig(**args["cfg"]), args["num_fine"], args["num_dense"], fine_parts, args["num_actions"])
+
+    @classmethod
+    def load(cls, path: str | Path) -> tuple["MSST", dict[str, Any]]:
+        """A trained MSST (eval mode) and its checkpoint payload."""
+        return load_model(path, KIND, cls.from_args)  # type: ignore[return-value]
 
 
 def info_nce(anchors: torch.Tensor, positives: torch.Tensor, tau: float) -> torch.Tensor:

@@ -4,7 +4,8 @@ A method supplies its model, its per-split tensors, its loss and its prediction;
 same way for all of them: AdamW with cosine decay through the shared epoch loop (checkpoints, exact resume,
 metrics.csv, torchrun), then per-action scores on the test split (``eval.csv``: MPJPE / P-MPJPE in mm for lifters,
 the 2D error of x_d and x_f in px for densifiers) and ``summary.json`` with parameters and FLOPs per frame.
-Run folder: ``<run>/baseline_<name>`` beside the HiPART stages, whose MSST / HiARM it reads when it needs them.
+Stage folder: ``<run>/baseline_<name>`` beside the HiPART stages (:mod:`hipart.runs`), whose MSST / HiARM it reads
+when it needs them.
 """
 
 from __future__ import annotations
@@ -21,31 +22,33 @@ from torch import nn
 
 from hipart import __version__
 from hipart.config import Config
+from hipart.data.build import MANIFEST
 from hipart.data.dataset import PoseDataset
 from hipart.errors import HipartError
 from hipart.io import atomic_path, write_json_atomic
 from hipart.metrics import mpjpe, p_mpjpe, per_action_table
-from hipart.models.baselines import Method, SplitData, get_method, method_settings
+from hipart.models.baselines import Method, SplitData, checkpoint_kind, get_method, method_settings
 from hipart.models.complexity import count_params_flops
+from hipart.models.msst import MSST
+from hipart.checkpoints import load_model
+from hipart.runs import RunLayout, StageDir
 from hipart.skeleton import H36M_ACTIONS
-from hipart.training.engine import (Runtime, Stage, check_run_folder, fit, load_checkpoint, resume_state, seed_all,
-                                    start_runtime, stop_runtime, warmup_cosine)
-
-
-def checkpoint_kind(name: str) -> str:
-    return f"baseline:{name}"
+from hipart.training.engine import Runtime, Stage, fit, provenance, resume_state, run_stage, seed_all, warmup_cosine
+from hipart.training.hiarm import cached_tokens
+from hipart.training.lifter import LiftTensors, lifter_inputs
+from hipart.training.msst import PoseTensors, load_pose_tensors
 
 
 class BaselineContext:
-    """What methods read: the dataset's splits in the shapes they need and the run's trained HiPART stages.
-    Everything is loaded once, on first use."""
+    """What methods read (the :class:`hipart.models.baselines.Context` protocol): the dataset's splits in the shapes
+    they need and the run's trained HiPART stages. Everything is loaded once, on first use."""
 
-    def __init__(self, cfg: Config, data_dir: Path, run: Path, device: torch.device = torch.device("cpu"),
-                 x_s_px: dict[str, np.ndarray] | None = None) -> None:
+    def __init__(self, cfg: Config, data_dir: Path, run: str | Path, device: torch.device = torch.device("cpu"),
+                 x_s_px: dict[str, np.ndarray] | None = None, log: Callable[[str], None] = print) -> None:
         """``x_s_px``: per split, sparse 2D poses (px) that replace the dataset's as every lifter's input (the
         occlusion benchmark feeds the same occluded poses to every method this way)."""
-        self.cfg, self.data_dir, self.run, self.device = cfg, Path(data_dir), Path(run), device
-        self.x_s_px = x_s_px or {}
+        self.cfg, self.data_dir, self.run, self.device = cfg, Path(data_dir), RunLayout(run), device
+        self.x_s_px, self.log = x_s_px or {}, log
         self._cache: dict[Any, Any] = {}
 
     def _once(self, key: Any, make: Callable[[], Any]) -> Any:
@@ -53,46 +56,39 @@ class BaselineContext:
             self._cache[key] = make()
         return self._cache[key]
 
-    def stage_checkpoint(self, stage: str) -> Path:
-        path = self.run / stage / "checkpoint.pt"
-        if not path.is_file():
-            raise HipartError(f"{path} not found: this baseline needs the run's trained {stage.upper()}; run "
-                              f"'hipart train all --out {self.run}' (or 'hipart train {stage}') first")
-        return path
+    def stage(self, name: str) -> StageDir:
+        """A trained stage of the run (``msst``, ``hiarm``), or a one-line error saying how to train it."""
+        stage = self.run.stage(name)
+        if not stage.checkpoint.is_file():
+            raise HipartError(f"{stage.checkpoint} not found: this needs the run's trained {name.upper()}; run "
+                              f"'hipart train all --out {self.run.root}' (or 'hipart train {name}') first")
+        return stage
 
-    def lift_frames(self, split: str, mode: str) -> Any:
-        """LiftTensors (x screen-normalised, X root-relative mm, action) of every frame, in dataset order. ``hier``
+    def lift_frames(self, split: str, mode: str) -> LiftTensors:
+        """LiftTensors (x screen-normalized, X root-relative mm, action) of every frame, in dataset order. ``hier``
         inputs are shared with the hier lifter's cache (``lifter_hier/hier_{split}.pt``)."""
-        from hipart.training.lifter import lifter_inputs
-
-        def make() -> Any:
-            stages = (self.stage_checkpoint("msst").parent, self.stage_checkpoint("hiarm").parent) \
-                if mode == "hier" else None
-            return lifter_inputs(mode, self.data_dir, split, stages, self.run / "lifter_hier",
-                                 x_s_px=self.x_s_px.get(split))
+        def make() -> LiftTensors:
+            if mode == "hier":
+                self.stage("msst"), self.stage("hiarm")
+            return lifter_inputs(mode, self.data_dir, split, self.run, self.run.lifter("hier"), self.device,
+                                 x_s_px=self.x_s_px.get(split), log=self.log)
         return self._once(("lift", split, mode), make)
 
     def sequence_bounds(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         return self._once(("bounds", split),
                           lambda: PoseDataset(self.data_dir, split, fields=("x_s",), verify=False).sequence_bounds())
 
-    def pose_tensors(self, split: str) -> Any:
-        from hipart.training.msst import load_pose_tensors
-
+    def pose_tensors(self, split: str) -> PoseTensors:
         return self._once(("pose", split), lambda: load_pose_tensors(self.data_dir, split))
 
-    def msst(self) -> nn.Module:
-        from hipart.training.msst import load_msst
-
-        return self._once("msst", lambda: load_msst(self.stage_checkpoint("msst"))[0])
+    def msst(self) -> MSST:
+        return self._once("msst", lambda: MSST.load(self.stage("msst").checkpoint)[0])
 
     def tokens(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """MSST token indices of the clean fine poses, shared with HiARM's cache (``hiarm/tokens_{split}.pt``)."""
-        from hipart.training.hiarm import cached_tokens
-
         return self._once(("tokens", split), lambda: cached_tokens(
-            self.msst(), self.stage_checkpoint("msst"), self.data_dir, split, self.pose_tensors(split),
-            self.run / "hiarm", self.device))
+            self.msst(), self.stage("msst").checkpoint, self.data_dir, split, self.pose_tensors(split),
+            self.run.hiarm, self.device, log=self.log))
 
     @cached_property
     def levels(self) -> dict[str, int]:
@@ -154,16 +150,19 @@ def _averages(task: str, table: pd.DataFrame) -> dict[str, float]:
 def load_baseline(path: str | Path, name: str) -> tuple[nn.Module, Any, dict[str, Any]]:
     """(model in eval mode, its settings, the checkpoint payload)."""
     method = get_method(name)
-    ckpt = load_checkpoint(path, checkpoint_kind(name))
-    settings = method.config(**ckpt["model_args"]["settings"])
-    model = method.build(settings, ckpt["model_args"]["info"])
-    model.load_state_dict(ckpt["model"])
-    return model.eval(), settings, ckpt
+    holder: dict[str, Any] = {}
+
+    def build(args: dict[str, Any]) -> nn.Module:
+        holder["settings"] = method.config(**args["settings"])
+        return method.build(holder["settings"], args["info"])
+
+    model, ckpt = load_model(path, checkpoint_kind(name), build)
+    return model, holder["settings"], ckpt
 
 
-def baseline_folder(cfg: Config, name: str, run: str | Path, **overrides: Any) -> Path:
-    method = get_method(name)
-    return Path(run) / method.folder_name(method_settings(cfg, name, **overrides))
+def baseline_stage(run: RunLayout, cfg: Config, name: str, **overrides: Any) -> StageDir:
+    """The stage folder of baseline ``name`` with the config's settings (plus overrides) in ``run``."""
+    return run.stage(get_method(name).folder_name(method_settings(cfg, name, **overrides)))
 
 
 def train_baseline(cfg: Config, name: str, data_dir: str | Path, run: str | Path, out: str | Path | None = None,
@@ -172,20 +171,17 @@ def train_baseline(cfg: Config, name: str, data_dir: str | Path, run: str | Path
     """Train baseline ``name`` (settings: its defaults < ``cfg.baselines[name]`` < ``overrides``)."""
     method = get_method(name)
     settings = method_settings(cfg, name, **overrides)
-    out_dir = Path(out) if out is not None else Path(run) / method.folder_name(settings)
-    check_run_folder(out_dir, resume, force)
-    rt = start_runtime(cfg.device)
-    try:
-        return _train(cfg, method, settings, Path(data_dir), Path(run), out_dir,
-                      resume and (out_dir / "checkpoint.pt").exists(), progress, log, rt)
-    finally:
-        stop_runtime(rt)
+    layout = RunLayout(run)
+    stage = StageDir(Path(out)) if out is not None else layout.stage(method.folder_name(settings))
+    return run_stage(stage, resume, force, cfg.device,
+                     lambda rt, resuming: _train(cfg, method, settings, Path(data_dir), layout, stage, resuming,
+                                                 progress, log, rt))
 
 
-def _train(cfg: Config, method: Method, s: Any, data_dir: Path, run: Path, out: Path, resume: bool, progress: bool,
-           log: Callable[[str], None], rt: Runtime) -> dict[str, Any]:
+def _train(cfg: Config, method: Method, s: Any, data_dir: Path, run: RunLayout, out: StageDir, resume: bool,
+           progress: bool, log: Callable[[str], None], rt: Runtime) -> dict[str, Any]:
     kind = checkpoint_kind(method.name)
-    ctx = BaselineContext(cfg, data_dir, run, rt.device)
+    ctx = BaselineContext(cfg, data_dir, run.root, rt.device, log=log)
     dataset = PoseDataset(data_dir, "train", fields=("x_s",), verify=rt.is_main)
     seed_all(cfg.seed)
     info = ctx.info(method, s)
@@ -201,8 +197,8 @@ def _train(cfg: Config, method: Method, s: Any, data_dir: Path, run: Path, out: 
     items = {k: v.to(rt.device) for k, v in train.items.items()}
     num_items = len(next(iter(items.values())))
     if rt.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        cfg.save(out / "config.yaml")
+        out.path.mkdir(parents=True, exist_ok=True)
+        cfg.save(out.config)
         log(f"{method.name}: {num_items} train items / {len(test.frames['action'])} test frames, device {rt.device}"
             + (f"; resuming after epoch {ckpt['epoch']}" if ckpt else ""))
 
@@ -217,15 +213,16 @@ def _train(cfg: Config, method: Method, s: Any, data_dir: Path, run: Path, out: 
         scores = ", ".join(f"{k[5:]} {v:.2f}" for k, v in row.items() if k.startswith("test_"))
         return f"loss {row['loss']:.4f}, test {scores}"
 
+    prov = provenance(data_dir / MANIFEST, {name: run.stage(name).checkpoint for name in method.needs(s)})
     stage = Stage(kind, model, num_items, s.epochs, s.batch_size, cfg.seed, step, evaluate, describe,
                   lambda: {"model_args": args, "config": cfg.to_dict(), "hierarchy_hash": dataset.hierarchy_hash,
-                           "hipart_version": __version__})
+                           "hipart_version": __version__, **prov})
     state = fit(stage, rt, out, s.lr, s.weight_decay,
                 lambda opt, per_epoch: warmup_cosine(opt, 0, s.epochs * per_epoch), ckpt, progress, log)
     if not rt.is_main:
         return {}
     table = score_table(method.task, predict_frames(method, model, s, test, rt.device), test.frames)
-    with atomic_path(out / "eval.csv") as tmp:
+    with atomic_path(out.eval) as tmp:
         table.to_csv(tmp)
     sample = {k: v[:1].to(rt.device) for k, v in test.items.items()}
     complexity = _complexity(method, model, s, sample, _items_per_frame(test))
@@ -234,7 +231,7 @@ def _train(cfg: Config, method: Method, s: Any, data_dir: Path, run: Path, out: 
                "test": {**_averages(method.task, table), "frames": len(test.frames["action"])},
                "complexity": complexity, "hierarchy_hash": dataset.hierarchy_hash, "data": str(data_dir),
                "hipart_version": __version__}
-    write_json_atomic(out / "summary.json", summary)
+    write_json_atomic(out.summary, summary)
     return summary
 
 

@@ -1,10 +1,10 @@
 """What every training stage shares: device and DistributedDataParallel set-up (torchrun), seeding, the warm-up +
-cosine schedule, batches over in-memory tensors, atomic checkpoints, the per-epoch metrics CSV and the epoch loop
-itself (:func:`fit`)."""
+cosine schedule, batches over in-memory tensors, the per-epoch metrics CSV, resuming, the epoch loop itself
+(:func:`fit`) and the wrapper every stage trainer runs in (:func:`run_stage`). Checkpoints follow
+:mod:`hipart.runs`."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
@@ -22,7 +22,9 @@ from tqdm import tqdm
 
 from hipart.device import pick_device
 from hipart.errors import HipartError
-from hipart.io import atomic_path
+from hipart.io import atomic_path, file_sha256
+from hipart.checkpoints import check_fresh, load_checkpoint, save_checkpoint
+from hipart.runs import StageDir
 
 
 @dataclass
@@ -101,30 +103,6 @@ def steps_per_epoch(num_items: int, batch_size: int, rt: Runtime) -> int:
     return sum(1 for _ in batches(num_items, batch_size, 0, 0, rt, shuffle=False))
 
 
-def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-
-
-def check_run_folder(out: Path, resume: bool, force: bool) -> None:
-    if (out / "checkpoint.pt").exists() and not (resume or force):
-        raise HipartError(f"{out / 'checkpoint.pt'} exists; pass --resume to continue it or --force to train again")
-
-
-def load_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise HipartError(f"{path}: checkpoint not found; train the stage first (hipart train {kind})")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise HipartError(f"{path}: unreadable checkpoint ({type(exc).__name__}); retrain with --force") from None
-    if not isinstance(payload, dict) or payload.get("kind") != kind:
-        found = payload.get("kind") if isinstance(payload, dict) else type(payload).__name__
-        raise HipartError(f"{path}: a '{found}' checkpoint, expected '{kind}'")
-    return payload
-
-
 def write_metrics(path: str | Path, rows: list[dict[str, Any]]) -> None:
     with atomic_path(path) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
@@ -152,28 +130,49 @@ class Stage:
     epoch_extras: Callable[[torch.nn.Module], dict[str, Any]] = lambda model: {}
 
 
-def resume_state(out: Path, kind: str, model: torch.nn.Module, hierarchy_hash: str, config_name: str,
+def provenance(manifest: Path, upstream: dict[str, Path]) -> dict[str, Any]:
+    """What a checkpoint was trained on, so a later ``train all`` can refuse to mix it with other data or stages:
+    the dataset manifest's sha256 and the sha256 of every upstream stage checkpoint it read."""
+    return {"data_sha256": file_sha256(manifest), "upstream": {name: file_sha256(p) for name, p in upstream.items()}}
+
+
+def run_stage(out: StageDir, resume: bool, force: bool, device: str,
+              train: Callable[[Runtime, bool], dict[str, Any]]) -> dict[str, Any]:
+    """What every stage trainer runs in: refuse to overwrite a checkpoint without --resume / --force, start the
+    runtime (one process or one torchrun process), call ``train(runtime, resume)``, and always stop the runtime."""
+    check_fresh(out, resume, force)
+    rt = start_runtime(device)
+    try:
+        return train(rt, resume and out.checkpoint.exists())
+    finally:
+        stop_runtime(rt)
+
+
+def resume_state(out: StageDir, kind: str, model: torch.nn.Module, hierarchy_hash: str, config_name: str,
                  resume: bool, log: Callable[[str], None], model_args: dict[str, Any] | None = None
                  ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(checkpoint to continue, its weights loaded into ``model``; or the finished run's summary), or (None, None)
-    for a fresh start. A checkpoint of another hierarchy or model shape is refused."""
+    for a fresh start. A checkpoint of another hierarchy or model shape is refused. A finished checkpoint whose
+    summary is missing is continued (zero epochs), so its evaluation and summary are written again."""
     if not resume:
         return None, None
-    ckpt_path = out / "checkpoint.pt"
-    ckpt = load_checkpoint(ckpt_path, kind)
+    ckpt = load_checkpoint(out.checkpoint, kind)
     if ckpt["hierarchy_hash"] != hierarchy_hash:
-        raise HipartError(f"{ckpt_path} was trained with another hierarchy than this dataset's; use --force to retrain")
+        raise HipartError(f"{out.checkpoint} was trained with another hierarchy than this dataset's; use --force to "
+                          "retrain")
     if ckpt["model_args"] != (model.model_args() if model_args is None else model_args):
-        raise HipartError(f"{ckpt_path} was made with other model settings than config '{config_name}'; use the "
-                          "checkpoint's config or --force")
+        raise HipartError(f"{out.checkpoint} was made with other model settings than config '{config_name}'; use "
+                          "the checkpoint's config or --force")
+    if ckpt["finished"] and out.summary.is_file():
+        log(f"{out.checkpoint}: already trained; nothing to do (--force retrains)")
+        return None, out.read_summary()
     if ckpt["finished"]:
-        log(f"{ckpt_path}: already trained; nothing to do (--force retrains)")
-        return None, json.loads((out / "summary.json").read_text())
+        log(f"{out.checkpoint}: trained, but {out.summary.name} is missing; evaluating it again")
     model.load_state_dict(ckpt["model"])
     return ckpt, None
 
 
-def fit(stage: Stage, rt: Runtime, out: Path, lr: float, weight_decay: float, schedule: Callable[..., Any],
+def fit(stage: Stage, rt: Runtime, out: StageDir, lr: float, weight_decay: float, schedule: Callable[..., Any],
         resume_from: dict[str, Any] | None, progress: bool, log: Callable[[str], None]) -> dict[str, Any]:
     """Epoch loop shared by the stages: AdamW, per-epoch seeding (so a resumed run repeats an uninterrupted one),
     DDP when running under torchrun, a progress bar, and after every epoch (main process) evaluation, metrics.csv
@@ -188,7 +187,6 @@ def fit(stage: Stage, rt: Runtime, out: Path, lr: float, weight_decay: float, sc
         optimizer.load_state_dict(resume_from["optimizer"])
         scheduler.load_state_dict(resume_from["scheduler"])
         state = {k: resume_from[k] for k in ("epoch", "step", "metrics")}
-    ckpt_path = out / "checkpoint.pt"
     for epoch in range(state["epoch"], stage.epochs):
         seed_all(stage.seed * 1000 + epoch)
         stage.before_epoch(model)
@@ -218,8 +216,8 @@ def fit(stage: Stage, rt: Runtime, out: Path, lr: float, weight_decay: float, sc
                    **{f"test_{k}": v for k, v in stage.evaluate(model).items()},
                    "seconds": round(time.perf_counter() - start, 2)}
             state["metrics"].append(row)
-            write_metrics(out / "metrics.csv", state["metrics"])
-            save_checkpoint(ckpt_path, {
+            write_metrics(out.metrics, state["metrics"])
+            save_checkpoint(out.checkpoint, {
                 "kind": stage.kind, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), **state,
                 "world_size": rt.world_size, "finished": epoch + 1 == stage.epochs, **stage.payload()})

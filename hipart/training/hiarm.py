@@ -3,7 +3,8 @@
 The frozen MSST turns every clean fine pose into token indices once; they are cached beside the checkpoint
 (``tokens_{split}.pt``, keyed by the MSST checkpoint's and the dataset manifest's sha256). The condition is the
 sparse 2D pose, optionally corrupted by the keypoint occlusion model (``hiarm.occlusion_augment``).
-Run folder: ``checkpoint.pt``, ``config.yaml``, ``metrics.csv``, ``summary.json``, the token caches.
+Stage folder (layout in :mod:`hipart.runs`): checkpoint, config, metrics, summary, and the token caches. A cache
+that fails to load is recomputed (and said so).
 """
 
 from __future__ import annotations
@@ -16,41 +17,55 @@ import numpy as np
 import torch
 
 from hipart import __version__
-from hipart.occlusion import OcclusionModel
 from hipart.config import Config
 from hipart.data.build import MANIFEST
 from hipart.data.dataset import PoseDataset
-from hipart.data.shards import file_sha256
 from hipart.errors import HipartError
-from hipart.io import atomic_path, write_json_atomic
-from hipart.models.hiarm import HiARM, hiarm_loss
+from hipart.io import atomic_path, file_sha256, write_json_atomic
+from hipart.models.complexity import count_params_flops
+from hipart.models.hiarm import KIND, HiARM, hiarm_loss
+from hipart.models.hipart import HiPART
 from hipart.models.msst import MSST, PoseNormalizer
-from hipart.training.engine import (Runtime, Stage, check_run_folder, fit, load_checkpoint, resume_state, seed_all,
-                                    start_runtime, stop_runtime, warmup_cosine)
-from hipart.training.msst import PoseTensors, complexity, load_msst, load_pose_tensors
-
-KIND = "hiarm"
-CHECKPOINT = "checkpoint.pt"
+from hipart.occlusion import OcclusionModel
+from hipart.runs import StageDir
+from hipart.skeleton import H36M
+from hipart.training.engine import Runtime, Stage, fit, provenance, resume_state, run_stage, seed_all, warmup_cosine
+from hipart.training.msst import PoseTensors, complexity, evenly_spaced, load_pose_tensors
 
 
 @torch.no_grad()
-def cached_tokens(msst: MSST, msst_path: Path, data_dir: Path, split: str, data: PoseTensors, out: Path,
-                  device: torch.device, batch_size: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+def load_cache(path: Path, key: str, fields: tuple[str, ...], log: Callable[[str], None] = print
+               ) -> dict[str, torch.Tensor] | None:
+    """A cache file's tensors when it exists, loads and was made for ``key``; None otherwise (recompute it). A cache
+    that does not load (truncated, corrupt, foreign) is reported and recomputed, never trusted."""
+    if not path.is_file():
+        return None
+    try:
+        cached = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(cached, dict) and cached.get("key") == key and all(
+                isinstance(cached.get(f), torch.Tensor) for f in fields):
+            return {f: cached[f] for f in fields}
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        log(f"{path}: unreadable cache ({type(exc).__name__}); recomputing it")
+    return None
+
+
+def cached_tokens(msst: MSST, msst_path: Path, data_dir: Path, split: str, data: PoseTensors, out: StageDir,
+                  device: torch.device, batch_size: int = 2048, log: Callable[[str], None] = print
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """Token indices (N, 17), (N, 17, r) of the clean fine poses, from the cache when it matches."""
     key = f"{file_sha256(msst_path)}:{file_sha256(data_dir / MANIFEST)}:{len(data)}"
-    path = out / f"tokens_{split}.pt"
-    if path.is_file():
-        cached = torch.load(path, weights_only=True)
-        if cached.get("key") == key:
-            return cached["q_s"], cached["q_d"]
+    path = out.file(f"tokens_{split}.pt")
+    cached = load_cache(path, key, ("q_s", "q_d"), log)
+    if cached is not None and len(cached["q_s"]) == len(data):
+        return cached["q_s"], cached["q_d"]
     msst = msst.to(device).eval()
     q_s, q_d = [], []
     for start in range(0, len(data), batch_size):
         s, d = msst.tokenize(data.x_f[start:start + batch_size].to(device))
         q_s.append(s.cpu())
         q_d.append(d.cpu())
-    q_s, q_d = torch.cat(q_s), torch.cat(q_d).reshape(len(data), 17, msst.cfg.tokens_per_part)
-    out.mkdir(parents=True, exist_ok=True)
+    q_s, q_d = torch.cat(q_s), torch.cat(q_d).reshape(len(data), H36M.num_joints, msst.cfg.tokens_per_part)
     with atomic_path(path) as tmp:
         torch.save({"key": key, "q_s": q_s, "q_d": q_d}, tmp)
     return q_s, q_d
@@ -58,30 +73,11 @@ def cached_tokens(msst: MSST, msst_path: Path, data_dir: Path, split: str, data:
 
 def observed_condition(x_s: torch.Tensor, root: torch.Tensor, scale: torch.Tensor, rng: np.random.Generator,
                        model: OcclusionModel) -> torch.Tensor:
-    """Occlude the clean sparse pose in pixels, then normalise it by its own (observed) frame, as at test time."""
+    """Occlude the clean sparse pose in pixels, then normalize it by its own (observed) frame, as at test time."""
     px = PoseNormalizer.denormalize(x_s, root, scale).cpu().numpy()
     seen = torch.as_tensor(model.augment(px, rng), dtype=x_s.dtype)
     r, s = PoseNormalizer.frame(seen)
     return PoseNormalizer.normalize(seen, r, s).to(x_s.device)
-
-
-@torch.no_grad()
-def densify(hiarm: HiARM, msst: MSST, x_s_px: torch.Tensor, use_cache: bool = True, batch_size: int = 1024
-            ) -> dict[str, torch.Tensor]:
-    """Observed sparse 2D poses (N, 17, 2) px -> tokens and x̂_d (N, 48, 2), x̂_f (N, 96, 2) px."""
-    hiarm.eval()
-    msst.eval()
-    dev = next(hiarm.parameters()).device
-    outs: dict[str, list[torch.Tensor]] = {"q_s": [], "q_d": [], "x_d": [], "x_f": []}
-    for start in range(0, len(x_s_px), batch_size):
-        px = x_s_px[start:start + batch_size].to(dev, torch.float32)
-        root, scale = PoseNormalizer.frame(px)
-        q_s, q_d = hiarm.generate(PoseNormalizer.normalize(px, root, scale), use_cache)
-        x_d, x_f = msst.decode(q_s, q_d.reshape(len(px), -1))
-        for k, v in (("q_s", q_s), ("q_d", q_d), ("x_d", PoseNormalizer.denormalize(x_d, root, scale)),
-                     ("x_f", PoseNormalizer.denormalize(x_f, root, scale))):
-            outs[k].append(v.cpu())
-    return {k: torch.cat(v) for k, v in outs.items()}
 
 
 @torch.no_grad()
@@ -90,12 +86,12 @@ def evaluate_hiarm(hiarm: HiARM, msst: MSST, data: PoseTensors, q_s: torch.Tenso
     """Greedy decoding from the clean sparse pose on (up to) ``max_generate`` frames: token accuracy and the 2D
     error (px) of the decoded dense and fine levels; plus teacher-forced accuracy on every frame."""
     was = hiarm.training
-    hiarm.eval()
-    n = min(len(data), max_generate)
-    pick = torch.as_tensor(np.linspace(0, len(data) - 1, n).round().astype(int), device=data.x_s.device)
+    keep = evenly_spaced(len(data), max_generate)
+    pick = torch.as_tensor(np.arange(len(data)) if keep is None else keep, device=data.x_s.device)
+    n = len(pick)
     den = PoseNormalizer.denormalize
     x_s_px = den(data.x_s[pick], data.root[pick], data.scale[pick])
-    out = densify(hiarm, msst, x_s_px)
+    out = HiPART(msst, hiarm).densify(x_s_px)  # puts both in eval mode; HiARM's own mode is restored below
     dev = out["x_f"].device
     gt_d = den(data.x_d[pick], data.root[pick], data.scale[pick]).to(dev)
     gt_f = den(data.x_f[pick], data.root[pick], data.scale[pick]).to(dev)
@@ -110,7 +106,7 @@ def evaluate_hiarm(hiarm: HiARM, msst: MSST, data: PoseTensors, q_s: torch.Tenso
 def decoding_speed(hiarm: HiARM, batch: int = 256, repeats: int = 3) -> dict[str, float]:
     """Frames per second of greedy decoding with and without the key/value cache (median of repeats)."""
     dev = next(hiarm.parameters()).device
-    x = torch.randn(batch, 17, 2, device=dev)
+    x = torch.randn(batch, H36M.num_joints, 2, device=dev)
     result = {}
     for use_cache in (True, False):
         hiarm.generate(x, use_cache)  # warm-up
@@ -127,31 +123,20 @@ def decoding_speed(hiarm: HiARM, batch: int = 256, repeats: int = 3) -> dict[str
     return result
 
 
-def load_hiarm(path: str | Path) -> tuple[HiARM, dict[str, Any]]:
-    ckpt = load_checkpoint(path, KIND)
-    model = HiARM.from_args(ckpt["model_args"])
-    model.load_state_dict(ckpt["model"])
-    return model.eval(), ckpt
-
-
 def train_hiarm(cfg: Config, data_dir: str | Path, msst_path: str | Path, out_dir: str | Path, resume: bool = False,
-                force: bool = False, progress: bool = True, log: Callable[[str], None] = print,
-                max_test: int | None = 20000) -> dict[str, Any]:
-    out = Path(out_dir)
-    check_run_folder(out, resume, force)
-    rt = start_runtime(cfg.device)
-    try:
-        return _train(cfg, Path(data_dir), Path(msst_path), out, resume and (out / CHECKPOINT).exists(), progress,
-                      log, rt, max_test)
-    finally:
-        stop_runtime(rt)
+                force: bool = False, progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train (or resume) HiARM on the tokens of the trained MSST at ``msst_path``; returns the summary."""
+    out = StageDir(Path(out_dir))
+    return run_stage(out, resume, force, cfg.device,
+                     lambda rt, resuming: _train(cfg, Path(data_dir), Path(msst_path), out, resuming, progress, log,
+                                                 rt))
 
 
-def _train(cfg: Config, data_dir: Path, msst_path: Path, out: Path, resume: bool, progress: bool,
-           log: Callable[[str], None], rt: Runtime, max_test: int | None) -> dict[str, Any]:
+def _train(cfg: Config, data_dir: Path, msst_path: Path, out: StageDir, resume: bool, progress: bool,
+           log: Callable[[str], None], rt: Runtime) -> dict[str, Any]:
     h = cfg.hiarm
     train_ds = PoseDataset(data_dir, "train", fields=("x_s",), verify=rt.is_main)
-    msst, msst_ckpt = load_msst(msst_path)
+    msst, msst_ckpt = MSST.load(msst_path)
     if msst_ckpt["hierarchy_hash"] != train_ds.hierarchy_hash:
         raise HipartError(f"{msst_path} was trained with another hierarchy than {data_dir}; train MSST on this "
                           "dataset first")
@@ -163,10 +148,9 @@ def _train(cfg: Config, data_dir: Path, msst_path: Path, out: Path, resume: bool
     if finished is not None:
         return finished
     train = load_pose_tensors(data_dir, "train")
-    test = load_pose_tensors(data_dir, "test", max_items=max_test)
-    if rt.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-    tokens = {split: cached_tokens(msst, msst_path, data_dir, split, data, out, rt.device)
+    test = load_pose_tensors(data_dir, "test", max_items=h.eval_frames)
+    out.path.mkdir(parents=True, exist_ok=True)
+    tokens = {split: cached_tokens(msst, msst_path, data_dir, split, data, out, rt.device, log=log)
               for split, data in (("train", train), ("test", test))}
     model.to(rt.device)
     msst.to(rt.device)
@@ -174,7 +158,7 @@ def _train(cfg: Config, data_dir: Path, msst_path: Path, out: Path, resume: bool
     q_s, q_d = (t.to(rt.device) for t in tokens["train"])
     tq_s, tq_d = (t.to(rt.device) for t in tokens["test"])
     if rt.is_main:
-        cfg.save(out / "config.yaml")
+        cfg.save(out.config)
         log(f"HiARM: {len(train)} train / {len(test)} test frames, device {rt.device}, part order {h.part_order}"
             + (", occlusion augmentation on" if h.occlusion_augment else "")
             + (f"; resuming after epoch {ckpt['epoch']}" if ckpt else ""))
@@ -188,34 +172,33 @@ def _train(cfg: Config, data_dir: Path, msst_path: Path, out: Path, resume: bool
         logits_s, logits_d = net(cond, q_s[idx], q_d[idx])
         return hiarm_loss(logits_s, logits_d, q_s[idx], q_d[idx], model.order, h.lambda_dense)
 
+    prov = provenance(data_dir / MANIFEST, {"msst": msst_path})
     stage = Stage(
         KIND, model, len(train), h.epochs, h.batch_size, cfg.seed, step,
-        lambda core: evaluate_hiarm(core, msst, test, tq_s, tq_d, max_generate=2000),
+        lambda core: evaluate_hiarm(core, msst, test, tq_s, tq_d, max_generate=h.eval_greedy_frames),
         lambda row: (f"loss {row['loss']:.4f}, train acc {row['acc_s']:.3f}/{row['acc_d']:.3f}, test greedy acc "
                      f"{row['test_acc_s']:.3f}/{row['test_acc_d']:.3f}, x_d {row['test_x_d_px']:.2f} px, "
                      f"x_f {row['test_x_f_px']:.2f} px"),
-        lambda: {"model_args": model.model_args(), "config": cfg.to_dict(), "msst_sha256": file_sha256(msst_path),
-                 "normalisation": PoseNormalizer.describe(), "hierarchy_hash": train_ds.hierarchy_hash,
-                 "hipart_version": __version__})
+        lambda: {"model_args": model.model_args(), "config": cfg.to_dict(), "msst_sha256": prov["upstream"]["msst"],
+                 "normalization": PoseNormalizer.describe(), "hierarchy_hash": train_ds.hierarchy_hash,
+                 "hipart_version": __version__, **prov})
     state = fit(stage, rt, out, h.lr, h.weight_decay,
                 lambda opt, per_epoch: warmup_cosine(opt, 0, per_epoch * h.epochs), ckpt, progress, log)
     if not rt.is_main:
         return {}
     summary = {"stage": KIND, "config": cfg.name, "epochs": h.epochs, "steps": state["step"],
                "world_size": rt.world_size, "device": str(rt.device),
-               "test": evaluate_hiarm(model, msst, test, tq_s, tq_d, max_generate=len(test)),
+               "test": evaluate_hiarm(model, msst, test, tq_s, tq_d, max_generate=None),
                "decoding": decoding_speed(model), "complexity": _complexity(model),
                "msst_complexity": complexity(msst.cpu()), "hierarchy_hash": train_ds.hierarchy_hash,
                "data": str(data_dir), "hipart_version": __version__}
-    write_json_atomic(out / "summary.json", summary)
+    write_json_atomic(out.summary, summary)
     return summary
 
 
 def _complexity(model: HiARM) -> dict[str, float]:
-    from hipart.models.complexity import count_params_flops
-
-    dev = next(model.parameters()).device
-    x = torch.zeros(1, 17, 2, device=dev)
-    q_s = torch.zeros(1, 17, dtype=torch.long, device=dev)
-    q_d = torch.zeros(1, 17, model.r, dtype=torch.long, device=dev)
+    dev, J = next(model.parameters()).device, H36M.num_joints
+    x = torch.zeros(1, J, 2, device=dev)
+    q_s = torch.zeros(1, J, dtype=torch.long, device=dev)
+    q_d = torch.zeros(1, J, model.r, dtype=torch.long, device=dev)
     return count_params_flops(model, (x, q_s, q_d))

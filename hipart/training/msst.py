@@ -1,8 +1,8 @@
 """``hipart train msst``: fit the tokenizer on a built dataset; checkpoints, resume, metrics, DDP.
 
-Run folder (``--out``): ``checkpoint.pt`` (model, optimiser, scheduler, epoch, config, normalisation, hierarchy
-hash), ``config.yaml``, ``metrics.csv`` (one row per epoch, every loss term, codebook use, test reconstruction
-error in pixels) and ``summary.json`` once training has finished.
+Stage folder (``--out``, layout in :mod:`hipart.runs`): the checkpoint (model, optimiser, scheduler, epoch, config,
+normalization, hierarchy hash), ``config.yaml``, ``metrics.csv`` (one row per epoch, every loss term, codebook use,
+test reconstruction error in pixels) and ``summary.json`` once training has finished.
 """
 
 from __future__ import annotations
@@ -17,22 +17,20 @@ import torch
 from hipart import __version__
 from hipart.coarsen.hierarchy import Hierarchy
 from hipart.config import Config
+from hipart.data.build import MANIFEST
 from hipart.data.dataset import PoseDataset
 from hipart.io import write_json_atomic
 from hipart.models.complexity import count_params_flops
-from hipart.models.msst import MSST, PoseNormalizer, msst_loss
-from hipart.training.engine import (Runtime, Stage, check_run_folder, fit, load_checkpoint, resume_state, seed_all,
-                                    start_runtime, stop_runtime, warmup_cosine)
-
-CHECKPOINT = "checkpoint.pt"
-KIND = "msst"
+from hipart.models.msst import KIND, MSST, PoseNormalizer, msst_loss
+from hipart.runs import StageDir
+from hipart.training.engine import Runtime, Stage, fit, provenance, resume_state, run_stage, seed_all, warmup_cosine
 
 
 @dataclass
 class PoseTensors:
-    """One split in memory: normalised levels plus what converts them back to pixels."""
+    """One split in memory: normalized levels plus what converts them back to pixels."""
 
-    x_s: torch.Tensor  # (N, 17, 2) normalised
+    x_s: torch.Tensor  # (N, 17, 2) normalized
     x_d: torch.Tensor  # (N, 48, 2)
     x_f: torch.Tensor  # (N, 96, 2)
     root: torch.Tensor  # (N, 1, 2) px
@@ -46,12 +44,19 @@ class PoseTensors:
         return PoseTensors(*(getattr(self, f).to(device) for f in ("x_s", "x_d", "x_f", "root", "scale", "action")))
 
 
+def evenly_spaced(n: int, max_items: int | None) -> np.ndarray | None:
+    """Indices of an evenly spaced, deterministic subset of ``max_items`` of ``n`` items (None: keep all)."""
+    if not max_items or n <= max_items:
+        return None
+    return np.linspace(0, n - 1, max_items).round().astype(int)
+
+
 def load_pose_tensors(data_dir: str | Path, split: str, hierarchy_hash: str | None = None,
                       max_items: int | None = None) -> PoseTensors:
     ds = PoseDataset(data_dir, split, fields=("x_s", "x_d", "x_f"), normalize=False, hierarchy_hash=hierarchy_hash)
     a = ds.arrays()
-    if max_items is not None and len(a["action"]) > max_items:  # evenly spaced subset, deterministic
-        keep = np.linspace(0, len(a["action"]) - 1, max_items).round().astype(int)
+    keep = evenly_spaced(len(a["action"]), max_items)
+    if keep is not None:
         a = {k: v[keep] for k, v in a.items()}
     x_s, x_d, x_f = (torch.from_numpy(a[k]) for k in ("x_s", "x_d", "x_f"))
     root, scale = PoseNormalizer.frame(x_s)
@@ -82,6 +87,7 @@ def evaluate_msst(model: MSST, data: PoseTensors, batch_size: int = 1024) -> dic
 
 
 def build_msst(cfg: Config, hierarchy: Hierarchy | None) -> MSST:
+    """An untrained MSST for ``hierarchy`` (None: the default 96 / 48 levels without part labels)."""
     levels = (96, 48) if hierarchy is None else hierarchy.levels
     parts = None if hierarchy is None else hierarchy.parts[0]
     return MSST(cfg.msst, levels[0], levels[1], parts)
@@ -91,30 +97,16 @@ def complexity(model: MSST) -> dict[str, float]:
     return count_params_flops(model, torch.zeros(1, model.num_fine, 2))
 
 
-def load_msst(path: str | Path) -> tuple[MSST, dict[str, Any]]:
-    """A trained MSST (eval mode) and its checkpoint payload."""
-    ckpt = load_checkpoint(path, KIND)
-    model = MSST.from_args(ckpt["model_args"])
-    model.load_state_dict(ckpt["model"])
-    model.eval()
-    return model, ckpt
-
-
 def train_msst(cfg: Config, data_dir: str | Path, out_dir: str | Path, resume: bool = False, force: bool = False,
-               progress: bool = True, log: Callable[[str], None] = print, max_test: int | None = 20000
-               ) -> dict[str, Any]:
+               progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train (or resume) MSST on ``data_dir``; returns the summary (also written to summary.json)."""
-    out = Path(out_dir)
-    check_run_folder(out, resume, force)
-    rt = start_runtime(cfg.device)
-    try:
-        return _train(cfg, Path(data_dir), out, resume and (out / CHECKPOINT).exists(), progress, log, rt, max_test)
-    finally:
-        stop_runtime(rt)
+    out = StageDir(Path(out_dir))
+    return run_stage(out, resume, force, cfg.device,
+                     lambda rt, resuming: _train(cfg, Path(data_dir), out, resuming, progress, log, rt))
 
 
-def _train(cfg: Config, data_dir: Path, out: Path, resume: bool, progress: bool, log: Callable[[str], None],
-           rt: Runtime, max_test: int | None) -> dict[str, Any]:
+def _train(cfg: Config, data_dir: Path, out: StageDir, resume: bool, progress: bool, log: Callable[[str], None],
+           rt: Runtime) -> dict[str, Any]:
     m = cfg.msst
     train_ds = PoseDataset(data_dir, "train", fields=("x_s",), verify=rt.is_main)
     hier = Hierarchy.load(train_ds.hierarchy_path)
@@ -125,10 +117,10 @@ def _train(cfg: Config, data_dir: Path, out: Path, resume: bool, progress: bool,
         return finished
     model.to(rt.device)
     train = load_pose_tensors(data_dir, "train").to(rt.device)
-    test = load_pose_tensors(data_dir, "test", max_items=max_test).to(rt.device)
+    test = load_pose_tensors(data_dir, "test", max_items=m.eval_frames).to(rt.device)
     if rt.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        cfg.save(out / "config.yaml")
+        out.path.mkdir(parents=True, exist_ok=True)
+        cfg.save(out.config)
         log(f"MSST: {len(train)} train / {len(test)} test frames, device {rt.device}"
             + (f", {rt.world_size} processes" if rt.distributed else "")
             + (f"; resuming after epoch {ckpt['epoch']}" if ckpt else ""))
@@ -140,12 +132,14 @@ def _train(cfg: Config, data_dir: Path, out: Path, resume: bool, progress: bool,
         core.Q_s.reset_hits()
         core.Q_d.reset_hits()
 
+    prov = provenance(data_dir / MANIFEST, {})
     stage = Stage(
         KIND, model, len(train), m.epochs, m.batch_size, cfg.seed, step, lambda core: evaluate_msst(core, test),
         lambda row: (f"loss {row['loss']:.4f}, test x_d {row['test_x_d_px']:.2f} px, x_f {row['test_x_f_px']:.2f} px, "
                      f"codes {row['test_codes_used_s']}/{row['test_codes_used_d']}"),
-        lambda: {"model_args": model.model_args(), "config": cfg.to_dict(), "normalisation": PoseNormalizer.describe(),
-                 "hierarchy_hash": train_ds.hierarchy_hash, "levels": train_ds.levels, "hipart_version": __version__},
+        lambda: {"model_args": model.model_args(), "config": cfg.to_dict(), "normalization": PoseNormalizer.describe(),
+                 "hierarchy_hash": train_ds.hierarchy_hash, "levels": train_ds.levels, "hipart_version": __version__,
+                 **prov},
         before_epoch, lambda core: {"codes_hit_s": core.Q_s.usage(), "codes_hit_d": core.Q_d.usage()})
     state = fit(stage, rt, out, m.lr, m.weight_decay,
                 lambda opt, per_epoch: warmup_cosine(opt, m.warmup_iters, per_epoch * m.epochs), ckpt, progress, log)
@@ -156,5 +150,5 @@ def _train(cfg: Config, data_dir: Path, out: Path, resume: bool, progress: bool,
                "world_size": rt.world_size, "test": evaluate_msst(core, test.to(torch.device("cpu"))),
                "complexity": complexity(core), "hierarchy_hash": train_ds.hierarchy_hash,
                "data": str(data_dir), "hipart_version": __version__}
-    write_json_atomic(out / "summary.json", summary)
+    write_json_atomic(out.summary, summary)
     return summary

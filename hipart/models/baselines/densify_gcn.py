@@ -1,7 +1,7 @@
 """Direct densification baseline (Fig. 4): a graph network regresses the dense (48) and fine (96) 2D levels from
 the sparse pose, in the spirit of Pose2Mesh's GraphCNN and HGN: residual SemGCN-style graph convolutions over the
 17-joint skeleton, then learned upsampling along the joint axis (17 -> 48 -> 96) with a residual MLP per level.
-Trained with L1 on the pose-normalised coordinates (the MSST normalisation: root-centred, RMS-scaled by x_s).
+Trained with L1 on the pose-normalized coordinates (the MSST normalization: root-centred, RMS-scaled by x_s).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class GCNDensifier(nn.Module):
         self.head_d, self.head_f = nn.Linear(s.hidden, 2), nn.Linear(s.hidden, 2)
 
     def forward(self, x_s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised x_s (B, 17, 2) -> normalised x_d (B, 48, 2), x_f (B, 96, 2)."""
+        """Normalized x_s (B, 17, 2) -> normalized x_d (B, 48, 2), x_f (B, 96, 2)."""
         h = self.blocks(self.embed(x_s))
         d = self.up_d(h)
         f = self.up_f(d)
@@ -72,7 +72,7 @@ class GCNDensifier(nn.Module):
 
 
 def densify_data(ctx: Any, split: str) -> SplitData:
-    """Shared by the densification baselines: normalised levels as items, pixel levels as the frames' truth."""
+    """Shared by the densification baselines: normalized levels as items, pixel levels as the frames' truth."""
     t = ctx.pose_tensors(split)
     den = PoseNormalizer.denormalize
     items = {"x_s": t.x_s, "x_d": t.x_d, "x_f": t.x_f, "root": t.root, "scale": t.scale}

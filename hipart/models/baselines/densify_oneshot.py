@@ -19,6 +19,7 @@ from hipart.models.baselines.densify_gcn import densify_data
 from hipart.models.baselines.registry import Method, SplitData, Tensors, register
 from hipart.models.mixer import MixerBlock
 from hipart.models.msst import MSST, PoseNormalizer
+from hipart.skeleton import H36M
 
 
 @dataclass
@@ -39,10 +40,11 @@ class OneShotClassifier(nn.Module):
         self.msst = MSST.from_args(msst_args).eval().requires_grad_(False)
         cfg = self.msst.cfg
         self.r = cfg.tokens_per_part
-        slots = 17 * (1 + self.r)
+        J = H36M.num_joints
+        slots = J * (1 + self.r)
         self.embed = nn.Linear(2, s.dim)
-        self.mixer = nn.Sequential(*[MixerBlock(17, s.dim, 2 * s.dim, 2 * s.dim, s.dropout) for _ in range(s.blocks)])
-        self.to_slots = nn.Linear(17, slots)
+        self.mixer = nn.Sequential(*[MixerBlock(J, s.dim, 2 * s.dim, 2 * s.dim, s.dropout) for _ in range(s.blocks)])
+        self.to_slots = nn.Linear(J, slots)
         self.norm = nn.LayerNorm(s.dim)
         self.head_s = nn.Linear(s.dim, cfg.codebook_size_sparse)
         self.head_d = nn.Linear(s.dim, cfg.codebook_size_dense)
@@ -53,10 +55,11 @@ class OneShotClassifier(nn.Module):
         return self
 
     def forward(self, x_s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised x_s (B, 17, 2) -> logits (B, 17, K_s) and (B, 17 r, K_d)."""
+        """Normalized x_s (B, 17, 2) -> logits (B, 17, K_s) and (B, 17 r, K_d)."""
         h = self.mixer(self.embed(x_s))
         h = self.norm(self.to_slots(h.transpose(1, 2)).transpose(1, 2))
-        return self.head_s(h[:, :17]), self.head_d(h[:, 17:])
+        J = H36M.num_joints
+        return self.head_s(h[:, :J]), self.head_d(h[:, J:])
 
     @torch.no_grad()
     def densify(self, x_s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

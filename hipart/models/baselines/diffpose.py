@@ -21,8 +21,9 @@ from torch import nn
 
 from hipart.models.baselines.graph import GraphNet
 from hipart.models.baselines.registry import Method, SplitData, Tensors, register
+from hipart.units import MM_PER_METRE
+from hipart.skeleton import H36M
 
-METRES = 1000.0
 
 
 @dataclass
@@ -82,7 +83,7 @@ class DiffPoseLifter(nn.Module):
         return list(range(0, self.s.sample_from, skip))[: self.s.sample_steps]
 
     def forward(self, x2d: torch.Tensor, target_mm: torch.Tensor | None = None) -> Any:
-        """(B, 17, 2) screen-normalised 2D -> (B, 17, 3) root-relative mm, by DDIM from the noised context pose.
+        """(B, 17, 2) screen-normalized 2D -> (B, 17, 3) root-relative mm, by DDIM from the noised context pose.
         With ``target_mm`` (B, 17, 3): the training loss and its terms instead (one forward, so DDP can wrap it)."""
         if target_mm is not None:
             return self.training_loss(x2d, target_mm)
@@ -100,11 +101,11 @@ class DiffPoseLifter(nn.Module):
             y0 = (y - (1 - ab[i]).sqrt() * e) / ab[i].sqrt()
             a_next = ab[j] if j >= 0 else torch.ones((), device=y.device)
             y = a_next.sqrt() * y0 + (1 - a_next).sqrt() * e
-        out = y.reshape(H, B, 17, 3).mean(0) * METRES
+        out = y.reshape(H, B, H36M.num_joints, 3).mean(0) * MM_PER_METRE
         return out - out[:, :1]
 
     def training_loss(self, x2d: torch.Tensor, X_mm: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        target = X_mm / METRES
+        target = X_mm / MM_PER_METRE
         ctx = self.initial(x2d)
         ctx_err = (ctx - target).norm(dim=-1).mean()
         t = torch.randint(0, self.s.timesteps, (len(x2d),), device=x2d.device)
@@ -112,7 +113,7 @@ class DiffPoseLifter(nn.Module):
         ab = self.alpha_bar[t][:, None, None]
         noisy = ab.sqrt() * target + (1 - ab).sqrt() * noise
         eps_err = (self.eps(x2d, noisy, t) - noise).pow(2).mean()
-        return ctx_err + eps_err, {"loss": (ctx_err + eps_err).item(), "context_mpjpe": ctx_err.item() * METRES,
+        return ctx_err + eps_err, {"loss": (ctx_err + eps_err).item(), "context_mpjpe": ctx_err.item() * MM_PER_METRE,
                                    "noise_mse": eps_err.item()}
 
 

@@ -19,7 +19,7 @@ def skeleton_adjacency(skeleton: Skeleton = H36M) -> torch.Tensor:
 
 class SemGraphConv(nn.Module):
     """Graph convolution in the manner of SemGCN (Zhao et al., CVPR 2019): separate weights for a joint itself and
-    for its neighbours, and learnable edge weights, softmax-normalised over each joint's neighbourhood."""
+    for its neighbours, and learnable edge weights, softmax-normalized over each joint's neighbourhood."""
 
     def __init__(self, cin: int, cout: int, adjacency: torch.Tensor) -> None:
         super().__init__()

@@ -21,6 +21,8 @@ from torch import nn
 
 from hipart.models.baselines.registry import Method, SplitData, Tensors, register
 from hipart.models.transformer import Block
+from hipart.units import MM_PER_METRE
+from hipart.skeleton import H36M
 
 
 @dataclass
@@ -57,7 +59,7 @@ class MixSTE(nn.Module):
         self.head = nn.Linear(s.dim, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, f, J, 2) screen-normalised 2D -> (B, f, 17, 3) root-relative mm."""
+        """(B, f, J, 2) screen-normalized 2D -> (B, f, 17, 3) root-relative mm."""
         B, f, J, _ = x.shape
         if f != self.s.frames or J != self.num_joints:
             raise ValueError(f"mixste expects (B, {self.s.frames}, {self.num_joints}, 2), got {tuple(x.shape)}")
@@ -68,7 +70,7 @@ class MixSTE(nn.Module):
             if k == 0:
                 h = h + self.temporal_pos[:, None]
             h = tp(h.transpose(1, 2).reshape(B * J, f, D))[0].reshape(B, J, f, D).transpose(1, 2)
-        out = self.head(self.norm(h[:, :, :17])) * 1000.0
+        out = self.head(self.norm(h[:, :, :H36M.num_joints])) * MM_PER_METRE
         return out - out[:, :, :1]
 
 

@@ -8,18 +8,43 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
+from hipart.config import Config
 from hipart.errors import HipartError
 
-if TYPE_CHECKING:
-    from hipart.config import Config
-    from hipart.training.baselines import BaselineContext
-
 Tensors = dict[str, torch.Tensor]
+
+
+class Context(Protocol):
+    """What a method's ``data`` function may read (implemented by ``hipart.training.baselines.BaselineContext``):
+    the dataset's splits in the shapes methods need and the run's trained HiPART stages."""
+
+    levels: dict[str, int]
+
+    def lift_frames(self, split: str, mode: str) -> Any:
+        """Lifter inputs of every frame: ``.x`` (N, J, 2) screen-normalized, ``.X`` (N, 17, 3) mm, ``.action``."""
+
+    def sequence_bounds(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per frame, the first and one-past-last frame of its sequence."""
+
+    def pose_tensors(self, split: str) -> Any:
+        """Normalized levels ``.x_s``, ``.x_d``, ``.x_f`` with ``.root``, ``.scale`` and ``.action``."""
+
+    def msst(self) -> nn.Module:
+        """The run's trained MSST."""
+
+    def tokens(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """MSST token indices (N, 17), (N, 17, r) of the clean fine poses."""
+
+
+def checkpoint_kind(name: str) -> str:
+    """The checkpoint kind of baseline ``name`` (see hipart.runs)."""
+    return f"baseline:{name}"
 
 
 @dataclass(frozen=True)
@@ -42,12 +67,12 @@ class Method:
     # (settings, info) -> model; info holds "levels" (the dataset's) and, for methods that need the run's MSST,
     # "msst_args"; it is stored in the checkpoint so the model can be rebuilt
     build: Callable[[Any, dict[str, Any]], nn.Module]
-    data: Callable[["BaselineContext", Any, str], SplitData]  # (context, settings, split)
+    data: Callable[[Context, Any, str], SplitData]  # (context, settings, split)
     loss: Callable[[nn.Module, Tensors, Any], tuple[torch.Tensor, dict[str, float]]]
     predict: Callable[[nn.Module, Tensors, Any], Tensors]  # batch of items -> {"X"} mm or {"x_d", "x_f"} px
     folder: Callable[[Any], str] | None = None  # run sub-folder; default baseline_<name>
     needs: Callable[[Any], tuple[str, ...]] = lambda settings: ()  # run stages read: "msst", "hiarm"
-    prepare: Callable[[nn.Module, "BaselineContext"], None] | None = None  # after a fresh build, before training
+    prepare: Callable[[nn.Module, Context], None] | None = None  # after a fresh build, before training
 
     def folder_name(self, settings: Any) -> str:
         return f"baseline_{self.folder(settings) if self.folder else self.name}"
@@ -78,7 +103,7 @@ def get_method(name: str) -> Method:
     return METHODS[name]
 
 
-def method_settings(cfg: "Config", name: str, **overrides: Any) -> Any:
+def method_settings(cfg: Config, name: str, **overrides: Any) -> Any:
     """The method's settings: its defaults, then ``baselines.<name>`` of the config, then ``overrides``."""
     method = get_method(name)
     known = {f.name for f in dataclasses.fields(method.config)}

@@ -1,0 +1,116 @@
+"""The HiPART model for inference: sparse 2D pose -> HiARM tokens -> MSST decoders -> dense (48) and fine (96) 2D
+joints -> lifter -> 3D pose. The one object every command, benchmark and trainer uses to run a trained run.
+
+    model = HiPART.from_run("runs/demo", device="cpu")
+    out = model(x_s_px, image_size)          # {"x_d", "x_f" (px), "X" (N, 17, 3) root-relative mm, tokens}
+    levels = model.densify(x_s_px)           # {"q_s", "q_d", "x_d", "x_f"}: stages 1-2 only
+    X = model.lift(joints_px, image_size)    # stage 3 only, joints = x_s | x_d | x_f stacked (N, 161, 2) px
+
+``from_run`` checks that the three checkpoints belong together: HiARM was trained on this MSST checkpoint (its
+sha256), and the lifter reads HiPART's levels on the same hierarchy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hipart.camera import normalize_pixels
+from hipart.device import pick_device
+from hipart.errors import HipartError
+from hipart.io import file_sha256
+from hipart.models.hiarm import HiARM
+from hipart.models.lifter import Lifter
+from hipart.models.msst import MSST, PoseNormalizer
+from hipart.runs import RunLayout
+from hipart.skeleton import H36M
+
+DENSIFY_BATCH = 1024  # frames per decoding pass: bounds memory, large enough to keep the cores busy
+LIFT_BATCH = 2048
+
+
+class HiPART(nn.Module):
+    def __init__(self, msst: MSST, hiarm: HiARM, lifter: Lifter | None = None) -> None:
+        super().__init__()
+        if hiarm.r != msst.cfg.tokens_per_part or (hiarm.K_s, hiarm.K_d) != (msst.cfg.codebook_size_sparse,
+                                                                           msst.cfg.codebook_size_dense):
+            raise HipartError("HiARM and MSST disagree on tokens per part or codebook sizes; train HiARM on this MSST")
+        num_levels = H36M.num_joints + msst.num_dense + msst.num_fine
+        if lifter is not None and lifter.num_inputs != num_levels:
+            raise HipartError(f"the lifter reads {lifter.num_inputs} joints but HiPART produces {num_levels}; use the "
+                              "run's hier lifter")
+        self.msst, self.hiarm, self.lifter = msst.eval(), hiarm.eval(), lifter.eval() if lifter is not None else None
+
+    @classmethod
+    def from_run(cls, run: str | Path, device: str | torch.device = "auto", with_lifter: bool = True) -> "HiPART":
+        """The run's MSST, HiARM and (``with_lifter``) hier lifter, checked to belong together, on ``device``."""
+        layout = RunLayout(run)
+        msst, msst_ckpt = MSST.load(layout.msst.checkpoint)
+        hiarm, hiarm_ckpt = HiARM.load(layout.hiarm.checkpoint)
+        if hiarm_ckpt.get("msst_sha256") != file_sha256(layout.msst.checkpoint):
+            raise HipartError(f"{run}: hiarm/ was trained on another MSST checkpoint than msst/; retrain HiARM (or "
+                              "'hipart train all --force')")
+        lifter = None
+        if with_lifter:
+            lifter, lifter_ckpt = Lifter.load(layout.lifter("hier").checkpoint)
+            if lifter_ckpt["hierarchy_hash"] != msst_ckpt["hierarchy_hash"]:
+                raise HipartError(f"{run}: lifter_hier/ and msst/ were trained with different hierarchies; retrain "
+                                  "the lifter")
+        model = cls(msst, hiarm, lifter)
+        model.hierarchy_hash = msst_ckpt["hierarchy_hash"]
+        dev = device if isinstance(device, torch.device) else pick_device(device)
+        return model.to(dev)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.msst.parameters()).device
+
+    @torch.no_grad()
+    def densify(self, x_s_px: torch.Tensor | np.ndarray, use_cache: bool = True, batch_size: int = DENSIFY_BATCH
+                ) -> dict[str, torch.Tensor]:
+        """Observed sparse 2D poses (N, 17, 2) px -> token indices q_s (N, 17), q_d (N, 17, r) and the decoded
+        dense x_d (N, 48, 2) and fine x_f (N, 96, 2) levels in px, on the model's device."""
+        x_s = torch.as_tensor(x_s_px, dtype=torch.float32)
+        outs: dict[str, list[torch.Tensor]] = {"q_s": [], "q_d": [], "x_d": [], "x_f": []}
+        for start in range(0, len(x_s), batch_size):
+            px = x_s[start:start + batch_size].to(self.device)
+            root, scale = PoseNormalizer.frame(px)
+            q_s, q_d = self.hiarm.generate(PoseNormalizer.normalize(px, root, scale), use_cache)
+            x_d, x_f = self.msst.decode(q_s, q_d.reshape(len(px), -1))
+            outs["q_s"].append(q_s)
+            outs["q_d"].append(q_d)
+            outs["x_d"].append(PoseNormalizer.denormalize(x_d, root, scale))
+            outs["x_f"].append(PoseNormalizer.denormalize(x_f, root, scale))
+        return {k: torch.cat(v) for k, v in outs.items()}
+
+    def levels(self, x_s_px: torch.Tensor | np.ndarray, use_cache: bool = True,
+               batch_size: int = DENSIFY_BATCH) -> torch.Tensor:
+        """x_s with HiPART's dense and fine levels stacked: (N, 17 + 48 + 96, 2) px, the lifter's input."""
+        out = self.densify(x_s_px, use_cache, batch_size)
+        x_s = torch.as_tensor(x_s_px, dtype=torch.float32, device=self.device)
+        return torch.cat([x_s, out["x_d"], out["x_f"]], dim=1)
+
+    @torch.no_grad()
+    def lift(self, joints_px: torch.Tensor | np.ndarray, image_size: Any, batch_size: int = LIFT_BATCH
+             ) -> torch.Tensor:
+        """Stacked levels (N, 161, 2) px in images of ``image_size`` ((2,) or (N, 2): width, height) -> 3D pose
+        (N, 17, 3), root-relative mm, on the model's device."""
+        if self.lifter is None:
+            raise HipartError("this HiPART was loaded without its lifter (with_lifter=False)")
+        joints = torch.as_tensor(joints_px, dtype=torch.float32, device=self.device)
+        size = torch.as_tensor(image_size, dtype=torch.float32, device=self.device).expand(len(joints), 2)
+        x = normalize_pixels(joints, size)
+        return torch.cat([self.lifter(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]) if len(x) else \
+            x.new_zeros(0, H36M.num_joints, 3)
+
+    def forward(self, x_s_px: torch.Tensor | np.ndarray, image_size: Any, use_cache: bool = True
+                ) -> dict[str, torch.Tensor]:
+        """The whole path: sparse 2D (N, 17, 2) px -> tokens, x_d, x_f (px) and X (N, 17, 3) root-relative mm."""
+        out = self.densify(x_s_px, use_cache)
+        x_s = torch.as_tensor(x_s_px, dtype=torch.float32, device=self.device)
+        out["X"] = self.lift(torch.cat([x_s, out["x_d"], out["x_f"]], dim=1), image_size)
+        return out

@@ -1,0 +1,83 @@
+"""The HiPART inference object: one call from a run folder to 48/96-joint 2D and 3D, pinned to the output that
+`hipart predict` gave before the object existed, and its checks that a run's checkpoints belong together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from hipart.checkpoints import save_checkpoint
+from hipart.errors import HipartError
+from hipart.io import file_sha256
+from hipart.models.hipart import HiPART
+from hipart.runs import RunLayout
+from hipart_cli.main import cli
+
+# Made at commit 0ac1392 (before HiPART.from_run existed): a tiny run (MSST dim 8, HiARM dim 16, lifter dim 16,
+# one epoch each on the tiny default dataset), the weights of its three stages, six test-split sparse poses and what
+# `hipart predict --run RUN --input kp.npy --image-size 1000 1002 --device cpu` wrote for them.
+PINNED = Path(__file__).parent / "data" / "hipart_pinned.pt"
+
+
+def pinned_run(folder: Path) -> tuple[RunLayout, dict]:
+    """The pinned weights written as a run folder in the current checkpoint format."""
+    fix = torch.load(PINNED, weights_only=True)
+    run = RunLayout(folder)
+    for name, stage in (("msst", run.msst), ("hiarm", run.hiarm), ("lifter_hier", run.lifter("hier"))):
+        kind = "lifter" if name.startswith("lifter") else name
+        payload = {"kind": kind, "finished": True, **fix[name]}
+        if name == "hiarm":
+            payload["msst_sha256"] = file_sha256(run.msst.checkpoint)
+        save_checkpoint(stage.checkpoint, payload)
+    run.config.write_text("name: pinned\n")
+    return run, fix
+
+
+def test_from_run_reproduces_the_pinned_predict_output(tmp_path):
+    run, fix = pinned_run(tmp_path / "run")
+    model = HiPART.from_run(run.root, "cpu")
+    out = model(fix["x_s"], fix["image_size"])
+    for key in ("x_d", "x_f"):
+        torch.testing.assert_close(out[key], fix[f"expected_{key}"], atol=1e-4, rtol=0)
+    torch.testing.assert_close(out["X"], fix["expected_X"], atol=1e-3, rtol=0)
+    # the same through the CLI, whose output file is what was pinned
+    np.save(tmp_path / "kp.npy", fix["x_s"].numpy())
+    w, h = (str(int(v)) for v in fix["image_size"])
+    res = CliRunner().invoke(cli, ["predict", "--run", str(run.root), "--input", str(tmp_path / "kp.npy"),
+                                   "--image-size", w, h, "--out", str(tmp_path / "p.npz"), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    np.testing.assert_allclose(np.load(tmp_path / "p.npz")["X"], fix["expected_X"].numpy(), atol=1e-3, rtol=0)
+
+
+def test_densify_lift_and_call_agree(tmp_path):
+    run, fix = pinned_run(tmp_path / "run")
+    model = HiPART.from_run(run.root, "cpu")
+    levels = model.levels(fix["x_s"])
+    assert levels.shape == (6, 17 + 48 + 96, 2) and torch.equal(levels[:, :17], fix["x_s"])
+    torch.testing.assert_close(model.lift(levels, fix["image_size"]), model(fix["x_s"], fix["image_size"])["X"])
+    # batching does not change the tokens: one frame at a time equals all at once
+    one_by_one = torch.cat([model.densify(fix["x_s"][i:i + 1])["q_d"] for i in range(6)])
+    assert torch.equal(one_by_one, model.densify(fix["x_s"])["q_d"])
+    assert torch.equal(model.densify(fix["x_s"], use_cache=False)["q_s"], model.densify(fix["x_s"])["q_s"])
+
+
+def test_from_run_refuses_stages_that_do_not_belong_together(tmp_path):
+    run, _ = pinned_run(tmp_path / "run")
+    ckpt = torch.load(run.hiarm.checkpoint, weights_only=True)
+    ckpt["msst_sha256"] = "0" * 64
+    save_checkpoint(run.hiarm.checkpoint, ckpt)
+    with pytest.raises(HipartError, match="another MSST checkpoint"):
+        HiPART.from_run(run.root, "cpu")
+    run, _ = pinned_run(tmp_path / "run2")
+    ckpt = torch.load(run.lifter("hier").checkpoint, weights_only=True)
+    ckpt["hierarchy_hash"] = "f" * 64
+    save_checkpoint(run.lifter("hier").checkpoint, ckpt)
+    with pytest.raises(HipartError, match="different hierarchies"):
+        HiPART.from_run(run.root, "cpu")
+    assert HiPART.from_run(run.root, "cpu", with_lifter=False).lifter is None  # densifying needs no lifter
+    with pytest.raises(HipartError, match="checkpoint not found"):
+        HiPART.from_run(tmp_path / "nowhere", "cpu")
