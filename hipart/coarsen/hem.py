@@ -10,6 +10,15 @@ Exact mode reaches each requested count exactly: full rounds while a full round 
 then one partial round keeping only the heaviest matches needed. Merging matched (adjacent) clusters keeps every
 cluster a connected vertex set.
 
+Balance. Plain HEM ('vertices' balance) halves vertex counts evenly, so a mesh whose vertex density is uneven
+(a detailed face, fingers and toes) gets most clusters where its vertices are. The 'area' balance keeps the score
+and the greedy rule but lets surface area decide which clusters may merge in a round: each vertex carries a third
+of its triangles' areas, a cluster the sum of its vertices', and a pair may merge only if its merged area is at
+most the round's cap. The cap starts at the smallest mergeable pair and doubles every round (as plain HEM's
+cluster sizes do), never below the smallest mergeable pair, so every round merges something; dense regions thus
+go through more rounds than sparse ones. Nodes are visited smallest area first (ties: degree, then index), and
+the partial round keeps the matches of smallest merged area (ties: higher score, then visit order).
+
 Compat mode ('pose2mesh') reproduces the reference implementations: a fixed number of full rounds, then every
 level padded with fake nodes into a binary tree, so a level's padded size (e.g. 96) exceeds its real clusters.
 """
@@ -25,11 +34,23 @@ from scipy.sparse.csgraph import connected_components
 from hipart.errors import HipartError
 
 
-def mesh_adjacency(faces: np.ndarray, num_vertices: int) -> scipy.sparse.csr_matrix:
-    """Binary symmetric vertex adjacency from triangles (no self loops)."""
+AREA_CAP_GROWTH = 2.0  # the area balance's merged-area cap grows by this factor per round
+
+
+def check_faces(faces: np.ndarray, num_vertices: int) -> np.ndarray:
+    """Faces as an int64 (F, 3) array of valid vertex indices, or a HipartError naming the problem."""
     faces = np.asarray(faces, dtype=np.int64)
     if faces.ndim != 2 or faces.shape[1] != 3 or len(faces) == 0:
         raise HipartError(f"mesh has faces of shape {faces.shape}; expected a non-empty (F, 3) triangle list")
+    if faces.min() < 0 or faces.max() >= num_vertices:
+        raise HipartError(f"mesh faces index vertices {faces.min()}..{faces.max()} but the mesh has {num_vertices} "
+                          "vertices; the faces belong to another vertex list")
+    return faces
+
+
+def mesh_adjacency(faces: np.ndarray, num_vertices: int) -> scipy.sparse.csr_matrix:
+    """Binary symmetric vertex adjacency from triangles (no self loops)."""
+    faces = check_faces(faces, num_vertices)
     i = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2]])
     j = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0]])
     keep = i != j  # degenerate triangles repeat a vertex
@@ -40,14 +61,30 @@ def mesh_adjacency(faces: np.ndarray, num_vertices: int) -> scipy.sparse.csr_mat
     return W
 
 
+def vertex_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(V, 3) vertices, (F, 3) triangles -> (V,) surface area of each vertex: a third of each incident triangle's.
+
+    The areas sum to the mesh's surface area; a vertex in no triangle carries none.
+    """
+    vertices = np.asarray(vertices, dtype=np.float64)
+    faces = check_faces(faces, len(vertices))
+    a, b, c = vertices[faces[:, 0]], vertices[faces[:, 1]], vertices[faces[:, 2]]
+    face_area = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
+    return np.bincount(faces.ravel(), weights=np.repeat(face_area / 3.0, 3), minlength=len(vertices))
+
+
 @dataclass(frozen=True)
 class Matching:
     pairs: np.ndarray  # (P, 2) matched node pairs, in visit order
     scores: np.ndarray  # (P,) their HEM scores
 
 
-def hem_matching(W: scipy.sparse.csr_matrix) -> Matching:
-    """One greedy HEM round on a weighted graph (self loops allowed), deterministic."""
+def hem_matching(W: scipy.sparse.csr_matrix, areas: np.ndarray | None = None, cap: float = np.inf) -> Matching:
+    """One greedy HEM round on a weighted graph (self loops allowed), deterministic.
+
+    Without ``areas`` (n,) nodes are visited by ascending degree (ties by index). With them, only pairs whose
+    merged area is at most ``cap`` may match, and nodes are visited by ascending area (ties: degree, index).
+    """
     W = W.tocsr()
     n = W.shape[0]
     diag = W.diagonal()
@@ -55,6 +92,8 @@ def hem_matching(W: scipy.sparse.csr_matrix) -> Matching:
     rows = np.repeat(np.arange(n), np.diff(W.indptr))
     cols, vals = W.indices, W.data
     off = rows != cols
+    if areas is not None:
+        off &= areas[rows] + areas[cols] <= cap
     rows, cols, vals = rows[off], cols[off], vals[off]
     score = (2 * vals + diag[rows] + diag[cols]) / (degree[rows] + degree[cols])
     # For each node, its neighbours by descending score, ties by index: one lexsort for the whole graph.
@@ -64,7 +103,8 @@ def hem_matching(W: scipy.sparse.csr_matrix) -> Matching:
     cols_l, score_l = cols.tolist(), score.tolist()
     marked = bytearray(n)
     pairs, pair_scores = [], []
-    for node in np.argsort(degree, kind="stable").tolist():
+    visit = np.argsort(degree, kind="stable") if areas is None else np.lexsort((np.arange(n), degree, areas))
+    for node in visit.tolist():
         if marked[node]:
             continue
         marked[node] = 1
@@ -93,27 +133,50 @@ def contract(W: scipy.sparse.csr_matrix, pairs: np.ndarray) -> tuple[scipy.spars
     return (P @ W @ P.T).tocsr(), cluster
 
 
-def coarsen_exact(W: scipy.sparse.csr_matrix, targets: tuple[int, ...]) -> list[np.ndarray]:
-    """Cluster id of every original node at each target level (exact counts, nested levels)."""
+def smallest_merge(W: scipy.sparse.csr_matrix, areas: np.ndarray) -> float:
+    """The smallest merged area of two adjacent nodes (inf when no two nodes are adjacent)."""
+    coo = W.tocoo()
+    off = coo.row != coo.col
+    return float((areas[coo.row[off]] + areas[coo.col[off]]).min()) if off.any() else np.inf
+
+
+def coarsen_exact(W: scipy.sparse.csr_matrix, targets: tuple[int, ...], areas: np.ndarray | None = None
+                  ) -> list[np.ndarray]:
+    """Cluster id of every original node at each target level (exact counts, nested levels).
+
+    ``areas`` (n,) switches on the area balance (module docstring); without it this is plain HEM.
+    """
     n0 = W.shape[0]
     if any(t > n0 for t in targets):
         raise HipartError(f"target {max(targets)} joints exceeds the mesh's {n0} vertices; use fewer joints")
+    if areas is not None:
+        areas = np.asarray(areas, dtype=np.float64)
+        if areas.shape != (n0,) or not np.isfinite(areas).all() or (areas < 0).any():
+            raise HipartError(f"vertex areas have shape {areas.shape}; expected finite non-negative ({n0},) values")
     membership = np.arange(n0)
+    cap = 0.0
     out = []
     for target in targets:
         while W.shape[0] > target:
-            match = hem_matching(W)
+            if areas is not None:
+                cap = max(AREA_CAP_GROWTH * cap, smallest_merge(W, areas))
+            match = hem_matching(W, areas, cap)
             needed = W.shape[0] - target
             if len(match.pairs) == 0:
                 ncomp = connected_components(W, directed=False)[0]
                 raise HipartError(f"cannot coarsen to {target} clusters: the mesh graph has {ncomp} connected "
                                   "components; merge or remove the loose parts, or ask for at least that many joints")
             pairs = match.pairs
-            if len(pairs) > needed:  # partial round: only the heaviest matches (ties: earlier in visit order)
-                keep = np.argsort(-match.scores, kind="stable")[:needed]
+            if len(pairs) > needed:
+                if areas is None:  # partial round: only the heaviest matches (ties: earlier in visit order)
+                    keep = np.argsort(-match.scores, kind="stable")[:needed]
+                else:  # only the smallest merged areas (ties: heavier, then earlier in visit order)
+                    keep = np.lexsort((-match.scores, areas[pairs[:, 0]] + areas[pairs[:, 1]]))[:needed]
                 pairs = pairs[np.sort(keep)]
             W, cluster = contract(W, pairs)
             membership = cluster[membership]
+            if areas is not None:
+                areas = np.bincount(cluster, weights=areas, minlength=W.shape[0])
         out.append(membership.copy())
     return out
 

