@@ -6,10 +6,6 @@ from pathlib import Path
 
 import click
 
-from hipart.coarsen.hierarchy import build_hierarchy, default_balance
-from hipart.coarsen.report import balance_statistics, parts_table, plot_clusters, summary_table
-from hipart.coarsen.sources import load_mesh_source
-
 
 @click.command("coarsen")
 @click.option("--mesh", type=click.Path(path_type=Path), default=None,
@@ -40,6 +36,10 @@ def coarsen(mesh: Path | None, joints_regressor: Path | None, levels: tuple[int,
     clusters' surface areas, the share of joints on head + hands + feet (parts Head, Nose, wrists, ankles; marked
     * in the per-part table) and the joints per part.
     """
+    from hipart.coarsen.hierarchy import build_hierarchy, default_balance
+    from hipart.coarsen.report import balance_statistics, parts_table, plot_clusters, summary_table
+    from hipart.coarsen.sources import load_mesh_source
+
     source = load_mesh_source(mesh, joints_regressor)
     balance = balance or default_balance(mesh is None, compat)
     hier = build_hierarchy(source.vertices, source.faces, source.regressor, tuple(levels), compat, source.name,

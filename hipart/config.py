@@ -28,6 +28,9 @@ PRESETS = ("tiny", "demo", "paper")
 class CoarsenConfig:
     levels: tuple[int, ...] = (96, 48)  # fine, dense joint counts, decreasing
     compat: str = "exact"  # "exact" (our exact-count HEM) or "pose2mesh" (padded binary tree)
+    # "area" (clusters spread over the body surface), "vertices" (plain HEM, Pose2Mesh's) or "auto": area for the
+    # embedded body, vertices for SMPL (hipart.coarsen.hierarchy.default_balance)
+    balance: str = "auto"
 
 
 @dataclass
@@ -177,6 +180,7 @@ def _validate(cfg: Config) -> None:
         raise HipartError(f"coarsen.levels must be positive and strictly decreasing, got {list(levels)}")
     choices = {
         "coarsen.compat": (cfg.coarsen.compat, ("exact", "pose2mesh")),
+        "coarsen.balance": (cfg.coarsen.balance, ("auto", "area", "vertices")),
         "data.source": (cfg.data.source, ("default", "pose2mesh")),
         "data.sparse_from": (cfg.data.sparse_from, ("joints", "regressor")),
         "hiarm.part_order": (cfg.hiarm.part_order, ("center", "raster")),

@@ -25,7 +25,7 @@ def anny_hierarchy(anny_body):
     from hipart.coarsen.hierarchy import build_hierarchy
 
     return build_hierarchy(anny_body.template_vertices(), anny_body.faces, None, (96, 48),
-                           sparse_joints=anny_body.template_sparse())
+                           sparse_joints=anny_body.template_sparse(), balance="area")  # the embedded default
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,7 @@ def test_registry_lists_the_four_methods_and_rejects_unknown_settings(tmp_path):
         get_method("gast")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["diffpose", "mixste", "densify-gcn", "densify-oneshot"])
 def test_each_baseline_overfits_a_small_batch(name, context):
     method = get_method(name)
@@ -118,6 +119,7 @@ def test_mixste_is_bidirectional_seq2seq():
         model(torch.randn(1, 5, 161, 2))
 
 
+@pytest.mark.slow
 def test_train_command_and_train_all_with_baselines(pipeline_run, tiny_dataset, tmp_path):
     import shutil
 

@@ -82,6 +82,7 @@ def test_markdown_table_keeps_integers_and_marks_missing():
     assert markdown(df).splitlines() == ["| method | n | x |", "| --- | --- | --- |", "| a | 3 | 1.2 |", "| b | 4 |  |"]
 
 
+@pytest.mark.slow
 def test_occlusion_scores_every_method_on_the_same_inputs(bench_results, baseline_run):
     run, out, _ = bench_results
     table = pd.read_csv(out / "occlusion" / "occlusion_mpjpe.csv", index_col="method")
@@ -101,6 +102,7 @@ def test_occlusion_scores_every_method_on_the_same_inputs(bench_results, baselin
     assert meta["data_label"].startswith("embedded default data") and len(meta["manifest_sha256"]) == 64
 
 
+@pytest.mark.slow
 def test_a_missing_method_is_listed_not_invented(baseline_run, tmp_path):
     import shutil
 
@@ -116,6 +118,7 @@ def test_a_missing_method_is_listed_not_invented(baseline_run, tmp_path):
     assert "| diffpose | missing | missing |" in (tmp_path / "res" / "occlusion" / "occlusion.md").read_text()
 
 
+@pytest.mark.slow
 def test_speed_densify_codebook_qualitative_ablation_and_report(bench_results):
     run, out, output = bench_results
     speed = pd.read_csv(out / "speed" / "speed.csv", index_col="method")

@@ -60,6 +60,7 @@ def test_cached_and_uncached_decoding_give_identical_tokens():
     assert tiny_hiarm().order.tolist() == list(H36M.part_order("center"))
 
 
+@pytest.mark.slow
 def test_tiny_model_memorises_a_small_token_set():
     model = tiny_hiarm(seed=0).train()
     x, q_s, q_d = random_tokens(16, seed=7)
@@ -94,6 +95,7 @@ def hiarm_run(tiny_msst, tiny_dataset, tmp_path_factory):
     return run, summary
 
 
+@pytest.mark.slow
 def test_trainer_summary_and_cached_tokens(hiarm_run, tiny_msst, tiny_dataset):
     from hipart.models.msst import MSST
     from hipart.runs import StageDir
@@ -117,6 +119,7 @@ def test_trainer_summary_and_cached_tokens(hiarm_run, tiny_msst, tiny_dataset):
     assert torch.equal(q_s, fresh_s) and torch.equal(q_d.reshape(len(test), -1), fresh_d)
 
 
+@pytest.mark.slow
 def test_densify_cli_round_trip_and_bad_inputs(hiarm_run, tiny_dataset, tmp_path):
     from hipart.data.dataset import PoseDataset
     from hipart.models.hipart import HiPART
@@ -150,6 +153,7 @@ def test_densify_cli_round_trip_and_bad_inputs(hiarm_run, tiny_dataset, tmp_path
     assert again.exit_code == 1 and "--resume" in again.output
 
 
+@pytest.mark.slow
 def test_hiarm_refuses_an_msst_of_another_hierarchy(tiny_msst, tmp_path, tiny_dataset):
     import shutil
 
@@ -164,6 +168,7 @@ def test_hiarm_refuses_an_msst_of_another_hierarchy(tiny_msst, tmp_path, tiny_da
         train_hiarm(load_config("tiny"), tiny_dataset, bad, tmp_path / "h", progress=False, log=lambda m: None)
 
 
+@pytest.mark.slow
 def test_training_with_occlusion_augmentation_runs(tiny_msst, tiny_dataset, tmp_path):
     from hipart.training.hiarm import observed_condition, train_hiarm
     from hipart.training.msst import load_pose_tensors

@@ -116,6 +116,7 @@ def test_info_nce_equals_a_direct_computation():
     assert torch.allclose(info_nce(a, p, tau), expected / 6, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits_64_poses(tiny_dataset, anny_hierarchy):
     torch.manual_seed(0)
     data = load_pose_tensors(tiny_dataset, "train", max_items=64)
@@ -162,6 +163,7 @@ def trained(tiny_msst):
     return tiny_msst
 
 
+@pytest.mark.slow
 def test_training_writes_checkpoint_metrics_and_summary(trained, tiny_dataset):
     out, summary = trained
     metrics = pd.read_csv(out / "metrics.csv")
@@ -180,6 +182,7 @@ def test_training_writes_checkpoint_metrics_and_summary(trained, tiny_dataset):
     assert torch.equal(model(x).x_f, again(x).x_f) and torch.equal(model(x).q_d, again(x).q_d)
 
 
+@pytest.mark.slow
 def test_resume_repeats_the_uninterrupted_run(trained, tiny_dataset, tmp_path, monkeypatch):
     import hipart.training.engine as trainer
 
@@ -208,6 +211,7 @@ def test_resume_repeats_the_uninterrupted_run(trained, tiny_dataset, tmp_path, m
     assert resumed["metrics"][-1]["loss"] == full["metrics"][-1]["loss"]
 
 
+@pytest.mark.slow
 def test_cli_refuses_to_overwrite_and_reports_finished(trained, tiny_dataset):
     out, _ = trained
     runner = CliRunner()
@@ -222,6 +226,7 @@ def test_cli_refuses_to_overwrite_and_reports_finished(trained, tiny_dataset):
     assert missing.exit_code == 1 and "no such dataset folder" in missing.output
 
 
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes(tiny_dataset, tmp_path):
     out = tmp_path / "ddp"
     cfg = tmp_path / "ddp.yaml"

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from click.testing import CliRunner
 
@@ -37,6 +38,7 @@ def test_lifter_shapes_root_and_a_falling_loss():
     assert losses[-1] < 0.5 * losses[0]
 
 
+@pytest.mark.slow
 def test_train_all_writes_every_stage_and_a_finite_summary(pipeline_run):
     run, output = pipeline_run
     for stage in ("msst", "hiarm", "lifter_hier", "lifter_sparse", "lifter_gt-hier"):
@@ -50,6 +52,7 @@ def test_train_all_writes_every_stage_and_a_finite_summary(pipeline_run):
     assert "=== stage 2, HiARM" in output
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_stages_and_refuses_other_settings(pipeline_run, tiny_dataset, tmp_path):
     run, _ = pipeline_run
     stamps = {p: p.stat().st_mtime_ns for p in run.glob("*/checkpoint.pt")}
@@ -65,6 +68,7 @@ def test_rerun_skips_finished_stages_and_refuses_other_settings(pipeline_run, ti
     assert refused.exit_code == 1 and "other 'lifter' settings (epochs)" in refused.output
 
 
+@pytest.mark.slow
 def test_predict_round_trip_json_and_videopose3d(pipeline_run, tiny_dataset, tmp_path):
     from hipart.data.dataset import PoseDataset
     from hipart.models.lifter import Lifter
@@ -110,6 +114,7 @@ def test_predict_round_trip_json_and_videopose3d(pipeline_run, tiny_dataset, tmp
     assert bad.exit_code == 1 and "expected (N, 17, 2)" in bad.output and not (tmp_path / "b.npz").exists()
 
 
+@pytest.mark.slow
 def test_predict_refuses_a_run_with_mixed_checkpoints(pipeline_run, tmp_path):
     import shutil
 

@@ -148,7 +148,7 @@ class Hierarchy:
             sizes = np.bincount(m, minlength=k)
             level = {"clusters": int(k), "mean_size": round(float(sizes.mean()), 2), "min_size": int(sizes.min()),
                      "max_size": int(sizes.max()), "size_std": round(float(sizes.std()), 2),
-                     "clusters_per_part": np.bincount(parts[parts >= 0], minlength=17).tolist()}
+                     "clusters_per_part": np.bincount(parts[parts >= 0], minlength=H36M.num_joints).tolist()}
             if (parts >= 0).all():
                 level["head_hands_feet_share"] = round(head_hands_feet_share(parts), 4)
             levels.append(level)
@@ -257,12 +257,13 @@ def build_hierarchy(vertices: np.ndarray, faces: np.ndarray, sparse_regressor: n
     template_sparse = None
     if sparse_regressor is not None:
         sparse_regressor = np.asarray(sparse_regressor, dtype=np.float64)
-        if sparse_regressor.shape != (17, V):
-            raise HipartError(f"joint regressor has shape {sparse_regressor.shape}; expected (17, {V}) for this mesh")
+        if sparse_regressor.shape != (H36M.num_joints, V):
+            raise HipartError(f"joint regressor has shape {sparse_regressor.shape}; expected ({H36M.num_joints}, {V}) "
+                              "for this mesh")
         template_sparse = sparse_regressor @ vertices
     elif sparse_joints is not None:
         template_sparse = np.asarray(sparse_joints, dtype=np.float64)
-        if template_sparse.shape != (17, 3) or not np.isfinite(template_sparse).all():
+        if template_sparse.shape != (H36M.num_joints, 3) or not np.isfinite(template_sparse).all():
             raise HipartError(f"template sparse joints have shape {template_sparse.shape}; expected finite (17, 3)")
     if template_sparse is not None:
         parts = part_labels(W, vertices, template_sparse, memberships)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from hipart.coarsen.hierarchy import Hierarchy, build_hierarchy
+from hipart.coarsen.hierarchy import Hierarchy, build_hierarchy, default_balance
 from hipart.coarsen.sources import load_mesh_source
 from hipart.config import Config
 from hipart.data.sources import CaptureSource, Pose2MeshSource, SyntheticSource
@@ -21,10 +21,13 @@ def source_hierarchy(cfg: Config, hierarchy: str | Path | None, log: Callable[[s
     """The given hierarchy file, or the source's template mesh coarsened with the config's levels."""
     if hierarchy is not None:
         return Hierarchy.load(hierarchy)
-    mesh = load_mesh_source(None if cfg.data.source == "default" else cfg.data.path)
-    log(f"no --hierarchy given: coarsening the {mesh.name} template into {list(cfg.coarsen.levels)} clusters")
+    embedded = cfg.data.source == "default"
+    mesh = load_mesh_source(None if embedded else cfg.data.path)
+    balance = cfg.coarsen.balance if cfg.coarsen.balance != "auto" else default_balance(embedded, cfg.coarsen.compat)
+    log(f"no --hierarchy given: coarsening the {mesh.name} template into {list(cfg.coarsen.levels)} clusters "
+        f"({balance} balance)")
     return build_hierarchy(mesh.vertices, mesh.faces, mesh.regressor, tuple(cfg.coarsen.levels), cfg.coarsen.compat,
-                           mesh.name, mesh.sparse_joints)
+                           mesh.name, mesh.sparse_joints, balance)
 
 
 def make_source(cfg: Config, hierarchy: str | Path | None = None, log: Callable[[str], None] = print
