@@ -27,7 +27,8 @@ def data() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic subjects and motion.")
 def preview(out: Path, subject: str, camera: int, frames_per_action: int, actions: tuple[str, ...], length: int,
             seed: int) -> None:
-    """Contact sheet of the embedded default data: mesh silhouette and 2D skeleton per action and frame."""
+    """Contact sheet of the embedded default data: per action a few frames (shaded mesh with limb stripes that
+    show axial rotation, 2D skeleton) and plots of the limb and trunk rotations over the sequence."""
     from hipart.data.preview import preview_sheet
     from hipart.data.synthetic import SyntheticH36M
 

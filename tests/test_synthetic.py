@@ -7,8 +7,10 @@ import pytest
 from click.testing import CliRunner
 
 from hipart.camera import world_to_camera
-from hipart.body.motion import DOFS, LIMITS, STANDING_ACTIONS, WALKING_ACTIONS, Style, generate_motion
-from hipart.data.synthetic import SUBJECT_SEX, synthetic_subjects
+from hipart.body.motion import (DOFS, LIMITS, PELVIS_TURN, STANDING_ACTIONS, THORAX_TURN, WALKING_ACTIONS,
+                                Style, generate_motion, motion_seed)
+from hipart.data.preview import limb_stripes
+from hipart.data.synthetic import DEFAULT_FRAMES, SUBACTIONS, SUBJECT_SEX, synthetic_subjects
 from hipart.errors import HipartError
 from hipart.skeleton import H36M, H36M_ACTIONS, TEST_SUBJECTS, TRAIN_SUBJECTS
 from hipart_cli.main import cli
@@ -60,6 +62,77 @@ def test_motion_angles_within_limits_and_smooth():
         assert step.max() < 2000 / 50, action  # the root never moves faster than 2 m/s
     with pytest.raises(HipartError, match="unknown action"):
         generate_motion("Juggling", Style(), 10, 0)
+
+
+# Axial rotations: a limb or the trunk turning about its own axis, what surface points see and joints hardly do.
+AXIAL = ("shoulder_rot", "forearm_rot", "hip_rot", "spine_twist", "pelvis_twist", "neck_twist")
+# Std over one default-length sequence (degrees): every sequence and side of every family reaches MIN_STD, the
+# family's mean over subjects, subactions and sides reaches MIN_MEAN_STD. Measured minima at seed 0 (all 7
+# subjects): 4.1, 2.4, 5.7, 3.2; means >= 6.8, 4.4, 9.6, 4.4 (benchmarks/motion_rotations.py prints them).
+MIN_STD = {"shoulder_rot": 3.0, "hip_rot": 2.0, "forearm_rot": 5.0, "spine_twist": 3.0}
+MIN_MEAN_STD = {"shoulder_rot": 6.0, "hip_rot": 4.0, "forearm_rot": 9.0, "spine_twist": 4.0}
+
+
+def sided(dof: str) -> list[str]:
+    return [dof] if dof in LIMITS else [f"{dof}_L", f"{dof}_R"]
+
+
+@pytest.fixture(scope="module")
+def default_motions():
+    """The default capture's motion (angles only, nothing posed): every subject, action and subaction."""
+    subjects = synthetic_subjects(0)
+    return {(name, action, sub): generate_motion(action, s.style, DEFAULT_FRAMES, motion_seed(name, action, sub))
+            for name, s in subjects.items() for action in H36M_ACTIONS for sub in SUBACTIONS}
+
+
+def test_axial_rotations_stay_inside_anatomical_ranges_without_being_clipped(default_motions):
+    for key, m in default_motions.items():
+        for name in (n for dof in AXIAL for n in sided(dof)):
+            lo, hi = LIMITS[name]
+            values = m.angles[name]
+            assert lo < values.min() and values.max() < hi, (key, name, values.min(), values.max())
+    subject, action, sub = "S7", "Smoking", 2  # same seed, same motion
+    again = generate_motion(action, synthetic_subjects(0)[subject].style, DEFAULT_FRAMES,
+                            motion_seed(subject, action, sub))
+    assert all(np.array_equal(v, default_motions[subject, action, sub].angles[k]) for k, v in again.angles.items())
+
+
+def test_every_family_turns_arms_forearms_hips_and_trunk_about_their_axes(default_motions):
+    for action in H36M_ACTIONS:
+        for dof in MIN_STD:
+            stds = [float(np.std(m.angles[name])) for (_, a, _), m in default_motions.items() if a == action
+                    for name in sided(dof)]
+            assert len(stds) == 7 * 2 * len(sided(dof))
+            assert min(stds) >= MIN_STD[dof] and np.mean(stds) >= MIN_MEAN_STD[dof], (action, dof, min(stds))
+
+
+def test_walking_turns_pelvis_against_femurs_and_thorax(default_motions):
+    subjects = synthetic_subjects(0)
+    for (subject, action, sub), m in default_motions.items():
+        if action != "Walking":
+            continue
+        pelvis = m.angles["pelvis_twist"]
+        # Only the stride turns the pelvis while walking: PELVIS_TURN degrees each way, scaled by step length.
+        expected = PELVIS_TURN * subjects[subject].style.step / 680.0 / np.sqrt(2)
+        assert abs(np.std(pelvis) / expected - 1) < 0.02, subject
+        # Regressed on the pelvis turn, the femurs turn back by as much (the feet keep pointing ahead) and the
+        # spine by that plus the thorax's counter-rotation (THORAX_TURN x arm swing against the pelvis's amplitude).
+        style = subjects[subject].style
+        femurs = (m.angles["hip_rot_L"] - m.angles["hip_rot_R"]) / 2
+        spine = -(1 + THORAX_TURN * style.arm_swing / (PELVIS_TURN * style.step / 680.0))
+        for angle, slope in ((femurs, 1.0), (m.angles["spine_twist"], spine)):
+            fitted = np.cov(pelvis, angle)[0, 1] / np.var(pelvis, ddof=1)
+            assert abs(fitted - slope) < 0.1, (subject, fitted, slope)
+
+
+def test_seated_thighs_roll_out_with_the_feet_apart(default_motions, s9_joints, s9_sequences):
+    for (subject, action, sub), m in default_motions.items():
+        if action in ("Sitting", "Eating"):
+            assert max(np.mean(m.angles["hip_rot_L"]), np.mean(m.angles["hip_rot_R"])) < -5, (subject, action)
+    for action in ("Sitting", "Eating", "SittingDown"):
+        J = s9_joints[action][s9_sequences[action].motion.seated]
+        gap = np.linalg.norm((J[:, idx("LAnkle")] - J[:, idx("RAnkle")])[:, :2], axis=-1)
+        assert gap.min() > 120, (action, gap.min())
 
 
 def test_posed_skeleton_respects_joint_limits(s9_joints, s9_sequences):
@@ -123,6 +196,18 @@ def test_preview_writes_a_png(tmp_path):
     assert bad.exit_code == 1 and "camera index 7" in bad.output and not (tmp_path / "q.png").exists()
     jpg = CliRunner().invoke(cli, ["data", "preview", "--out", str(tmp_path / "q.jpg")])
     assert jpg.exit_code == 1 and "ending in .png" in jpg.output and not (tmp_path / "q.jpg").exists()
+
+
+def test_preview_stripes_mark_front_and_back_of_every_limb_on_its_side(anny_body):
+    labels = limb_stripes(anny_body)
+    centre = anny_body.template_vertices()[anny_body.faces].mean(1)
+    counts = {}
+    for code, side_x in ((1, 1), (3, 1), (2, -1), (4, -1)):  # left stripes at x > 0, right ones at x < 0
+        faces = labels == code
+        counts[code] = int(faces.sum())
+        assert (np.sign(centre[faces, 0]) == side_x).all(), code
+    assert min(counts.values()) > 100, counts
+    assert abs(counts[1] / counts[2] - 1) < 0.05 and abs(counts[3] / counts[4] - 1) < 0.05  # symmetric
 
 
 def test_default_coarsen_uses_the_anny_template(tmp_path):

@@ -1,9 +1,22 @@
 """Anatomical angles (hipart.body.motion) -> Anny pose parameters, with the feet kept on the floor.
 
-Each driven bone gets a rotation about axes measured on that person's rest skeleton (world axes at rest, which
-is what Anny's ``local-ref`` parameterisation expects): hip flexion turns the thigh towards the front (-y), knee
+Each driven bone gets a rotation about axes measured on that person's reference skeleton (the pose identity
+deltas give, in world axes, which is what Anny's ``local-ref`` parameterisation expects): hip flexion turns the thigh towards the front (-y), knee
 flexion turns the shank backwards, and so on. The root gets the heading (yaw about z) and the floor position;
-its height is solved per frame so that the lowest point of the soles touches z = 0.
+its height is solved per frame so that the lowest point of the soles touches z = 0. The root also turns by
+``pelvis_twist`` about z, which the motion pairs with opposite femoral rotations to keep the feet in place.
+
+Axial rotations turn a limb about its own rest axis (proximal joint -> distal joint) before any other rotation
+of that bone, so the limb's end joint stays where it is: humeral rotation (upperarm01 about shoulder -> elbow),
+femoral rotation (upperleg01 about hip -> knee) and forearm rotation. Anny's rest pose is neutral for all three:
+the rest elbow bend (~40 degrees) lies in the sagittal plane and the thumb points into that plane, towards the
+upper arm (mid-prone), and the feet point forward (~5 degrees out). The axes are mirrored on the right side so a
+positive angle is internal rotation / pronation on both sides. The humerus and femur are rigid, so their turn is
+all on the proximal bone; pronation rolls the radius about the ulna, so the surface near the elbow turns less
+than the wrist: the forearm turn is shared between lowerarm01 (elbow) and the MakeHuman forearm twist bone
+lowerarm02 (half-way along the forearm). Turning lowerarm01 alone by 80 degrees turns the whole forearm rigidly
+and pinches the elbow crease to 77 % of its radius; the even share turns the surface progressively (~27 degrees
+near the elbow, ~70 at the wrist, the hand fully) and keeps every forearm vertex within 7 % of its radius.
 """
 
 from __future__ import annotations
@@ -23,6 +36,10 @@ NECK = ("neck01", "neck02", "head")
 X, Y, Z = np.eye(3)
 FRONT = -Y
 LATERAL = {"L": X, "R": -X}
+# On the left side a positive turn about a downward limb axis moves the front (-y) medially (-x): internal
+# rotation. The right side's axes are negated so positive means internal rotation / pronation there too.
+MEDIAL_TURN = {"L": 1.0, "R": -1.0}
+FOREARM_TWIST_SHARE = 0.5  # of forearm_rot on lowerarm01; the rest on lowerarm02 (see the module docstring)
 SOLE_BAND_MM = 20.0  # vertices this close to the lowest rest vertex form the soles
 
 
@@ -43,7 +60,10 @@ class AnnyRig:
             return self._cache[key]
         b = self.body
         rest = b.rest_model(key)
-        heads = rest["bone_heads"].numpy()
+        # Anny's local-ref deltas act on its reference skeleton (what identity deltas give), whose bones sit up to
+        # ~1 degree away from the rest mesh's; axes measured there keep an end joint on its limb's axis (< 0.1 mm).
+        reference, _ = b.transforms(key, b.identity_pose(1))
+        heads = b.skinning(key).apply(reference)[0, b.num_vertices:].numpy()
         h = lambda label: heads[b.bone(label)]  # noqa: E731
         axes: dict[str, np.ndarray] = {}
         rest_angle: dict[str, float] = {}  # radians already present in the rest pose, per angle name
@@ -52,11 +72,16 @@ class AnnyRig:
             shank = _unit(h(f"foot.{s}") - h(f"lowerleg01.{s}"))
             arm = _unit(h(f"lowerarm01.{s}") - h(f"upperarm01.{s}"))
             forearm = _unit(h(f"wrist.{s}") - h(f"lowerarm01.{s}"))
+            # The distal half of the forearm turns about lowerarm02 -> wrist, so the wrist lies on that axis too
+            # (lowerarm02's head is ~1 mm off the elbow-wrist line).
+            distal_forearm = _unit(h(f"wrist.{s}") - h(f"lowerarm02.{s}"))
+            medial = MEDIAL_TURN[s]
             axes.update({
                 f"hip_flex_{s}": _unit(np.cross(thigh, FRONT)), f"hip_abd_{s}": _unit(np.cross(thigh, LATERAL[s])),
-                f"hip_rot_{s}": thigh, f"ankle_{s}": X,
+                f"hip_rot_{s}": medial * thigh, f"ankle_{s}": X,
                 f"shoulder_flex_{s}": -X, f"shoulder_abd_{s}": _unit(np.cross(arm, LATERAL[s])),
-                f"shoulder_rot_{s}": arm,
+                f"shoulder_rot_{s}": medial * arm,
+                f"forearm_rot_{s}": medial * forearm, f"forearm_rot_distal_{s}": medial * distal_forearm,
             })
             # Knee and elbow are already bent in the rest pose (the elbow by ~40 degrees): flexion is measured
             # from the straight limb, in the plane of the rest bend, so the angle matches the joint geometry.
@@ -83,10 +108,13 @@ class AnnyRig:
         # Angles relative to the rest pose, radians: what each bone must rotate by.
         a = {k: np.radians(v) - setup["rest_angle"].get(k, 0.0) for k, v in motion.angles.items()}
 
+        def turn(angle: np.ndarray, axis: np.ndarray) -> torch.Tensor:
+            return axis_angle_to_matrix(torch.as_tensor(angle[:, None] * axis[None], dtype=self.body.dtype))
+
         def rot(*names: str) -> torch.Tensor:
             out = None
             for name in names:  # applied right to left: the last one acts first on the rest bone
-                R = axis_angle_to_matrix(torch.as_tensor(a[name][:, None] * axes[name][None], dtype=self.body.dtype))
+                R = turn(a[name], axes[name])
                 out = R if out is None else out @ R
             return out
 
@@ -101,7 +129,9 @@ class AnnyRig:
             bones[f"lowerleg01.{s}"] = rot(f"knee_{s}")
             bones[f"foot.{s}"] = rot(f"ankle_{s}")
             bones[f"upperarm01.{s}"] = rot(f"shoulder_flex_{s}", f"shoulder_abd_{s}", f"shoulder_rot_{s}")
-            bones[f"lowerarm01.{s}"] = rot(f"elbow_{s}")
+            forearm = a[f"forearm_rot_{s}"]
+            bones[f"lowerarm01.{s}"] = rot(f"elbow_{s}") @ turn(FOREARM_TWIST_SHARE * forearm, axes[f"forearm_rot_{s}"])
+            bones[f"lowerarm02.{s}"] = turn((1 - FOREARM_TWIST_SHARE) * forearm, axes[f"forearm_rot_distal_{s}"])
         return bones
 
     def pose(self, motion: Motion, shape: Any = None, origin: np.ndarray | None = None
@@ -115,7 +145,8 @@ class AnnyRig:
         pose = b.identity_pose(T_frames)
         for label, R in self.rotations(motion, shape).items():
             pose[:, b.bone(label), :3, :3] = R
-        yaw = torch.as_tensor(motion.yaw, dtype=b.dtype)
+        # The root carries the heading and the pelvis's turn from it (the hips turn the legs back).
+        yaw = torch.as_tensor(motion.yaw + np.radians(motion.angles["pelvis_twist"]), dtype=b.dtype)
         pose[:, 0, :3, :3] = axis_angle_to_matrix(yaw[:, None] * torch.tensor([0.0, 0.0, 1.0], dtype=b.dtype))
         ox, oy = (0.0, 0.0) if origin is None else (float(origin[0]), float(origin[1]))
         pose[:, 0, 0, 3] = torch.as_tensor(motion.root_xy[:, 0] + ox, dtype=b.dtype)
