@@ -108,9 +108,10 @@ def _done(out: Path, unit: dict[str, Any]) -> bool:
 
 def detect_dataset(data_dir: str | Path, split: str = "all", shard: Shard = Shard(), workers: int = 1,
                    detector: str = "blazepose", images_dir: str | Path | None = None,
-                   adapter: str | Path | None = None, progress: bool = True,
+                   adapter: str | Path | None = None, out: str | Path | None = None, progress: bool = True,
                    log: Callable[[str], None] = print) -> dict[str, Any] | None:
-    """Detect (or resume) every rendered image of the chosen splits; returns the manifest once all are done."""
+    """Detect (or resume) every rendered image of the chosen splits; returns the manifest once all are done.
+    ``out`` defaults to DATA/detections/<detector> (where :func:`load_row_detections` reads)."""
     data_dir = Path(data_dir)
     images = ImageSet(data_dir, images_dir)
     if workers < 1:
@@ -119,7 +120,7 @@ def detect_dataset(data_dir: str | Path, split: str = "all", shard: Shard = Shar
     if not wanted:
         raise HipartError(f"{images.root}: no rendered {split} images; run 'hipart data render --split {split}'")
     det = make_detector(detector)  # fails now, with the install hint, when the extra is missing
-    out = detections_dir(data_dir, detector)
+    out = Path(out) if out is not None else detections_dir(data_dir, detector)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"format_version": FORMAT_VERSION, "detector": detector, "fingerprint": det.fingerprint(),
                 "images_manifest_sha256": file_sha256(images.root / MANIFEST)}
@@ -211,13 +212,15 @@ def finish(data_dir: Path, images: ImageSet, out: Path, settings: dict[str, Any]
     return manifest
 
 
-def load_row_detections(data_dir: str | Path, split: str, detector: str = "blazepose") -> dict[str, np.ndarray]:
+def load_row_detections(data_dir: str | Path, split: str, detector: str = "blazepose",
+                         folder: str | Path | None = None) -> dict[str, np.ndarray]:
     """Detected 17-joint 2D poses in ``PoseDataset(data_dir, split)`` row order.
 
     Returns ``x_s`` (N, 17, 2) float32 px (NaN where no person was found or no image exists), ``confidence``
-    (N, 17) float32 and ``detected`` (N,) bool (plus ``has_image`` (N,) bool).
+    (N, 17) float32 and ``detected`` (N,) bool (plus ``has_image`` (N,) bool). ``folder`` defaults to
+    DATA/detections/<detector>.
     """
-    out = detections_dir(data_dir, detector)
+    out = Path(folder) if folder is not None else detections_dir(data_dir, detector)
     path = out / MANIFEST
     if not path.is_file():
         raise HipartError(f"{out}: no finished detections; run 'hipart data render --data {data_dir}' and "

@@ -90,15 +90,9 @@ class OffscreenRenderer:
         self.window = vtk.vtkRenderWindow()
         self.window.SetOffScreenRendering(1)
         self.window.SetMultiSamples(0)  # llvmpipe multisampling costs ~6x; images stay sharp without it
-        self.window.SetNumberOfLayers(2)
         self.renderer = vtk.vtkRenderer()
-        self.overlay = vtk.vtkRenderer()  # layer 1: markers, never hidden by the scene
-        self.overlay.SetLayer(1)
-        self.overlay.InteractiveOff()
-        for r in (self.renderer, self.overlay):
-            self.window.AddRenderer(r)
+        self.window.AddRenderer(self.renderer)
         self.camera = self.renderer.GetActiveCamera()
-        self.overlay.SetActiveCamera(self.camera)
         self.renderer.AutomaticLightCreationOff()
         self._size: tuple[int, int] | None = None
 
@@ -117,13 +111,12 @@ class OffscreenRenderer:
         self.shadow_actor.GetProperty().LightingOff()
         self._scene_actors: list[Any] = []
         self._prop_actors: list[Any] = []
-        self._marker_actor = None
         self._backgrounds: dict[tuple, Any] = {}
         self.scene: Scene | None = None
         self.set_scene(None)
 
     # -- setup -----------------------------------------------------------------------------------------------
-    def _actor(self, poly: Any, scalars: str, cell: bool, renderer: Any = None) -> Any:
+    def _actor(self, poly: Any, scalars: str, cell: bool) -> Any:
         vtk = self.vtk
         mapper = vtk.vtkPolyDataMapper()
         mapper.SetInputData(poly)
@@ -133,7 +126,7 @@ class OffscreenRenderer:
         mapper.ScalarVisibilityOn()
         actor = vtk.vtkActor()
         actor.SetMapper(mapper)
-        (renderer or self.renderer).AddActor(actor)
+        self.renderer.AddActor(actor)
         return actor
 
     def _mesh_actor(self, mesh: SceneMesh, ambient: float) -> Any:
@@ -217,12 +210,8 @@ class OffscreenRenderer:
         self.renderer.SetBackgroundTexture(texture)
         self.renderer.TexturedBackgroundOn()
 
-    def _set_markers(self, camera: Camera, points: np.ndarray | None) -> None:
-        if self._marker_actor is not None:
-            self.overlay.RemoveActor(self._marker_actor)
-            self._marker_actor = None
-        if points is None or len(points) == 0:
-            return
+    def _draw_markers(self, camera: Camera, points: np.ndarray, image: np.ndarray) -> np.ndarray:
+        """Markers alone on black in a second pass, pasted over ``image``: nothing can hide them."""
         Xc = np.asarray(camera.world_to_camera(np.asarray(points, np.float64)))
         half = self.marker_px / 2 * Xc[:, 2] / camera.f.mean()  # mm giving marker_px pixels at that depth
         corners = np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], float)
@@ -233,8 +222,21 @@ class OffscreenRenderer:
         tri = np.concatenate([base + [0, 1, 2], base + [0, 2, 3]])
         poly = self.pv.PolyData(quads_w, _cells(tri))
         poly.cell_data["rgb"] = marker_colour(np.r_[np.arange(n), np.arange(n)])
-        self._marker_actor = self._actor(poly, "rgb", cell=True, renderer=self.overlay)
-        self._marker_actor.GetProperty().LightingOff()
+        shown = [a for a in (self.body_actor, self.shadow_actor, *self._prop_actors) if a.GetVisibility()]
+        for actor in shown:
+            actor.VisibilityOff()
+        textured = self.renderer.GetTexturedBackground()
+        self.renderer.TexturedBackgroundOff()
+        marker_actor = self._actor(poly, "rgb", cell=True)
+        marker_actor.GetProperty().LightingOff()
+        overlay = self._draw()
+        self.renderer.RemoveActor(marker_actor)
+        for actor in shown:
+            actor.VisibilityOn()
+        self.renderer.SetTexturedBackground(textured)
+        drawn = overlay.any(axis=2)
+        image[drawn] = overlay[drawn]
+        return image
 
     def _set_props(self, props: tuple[SceneMesh, ...]) -> None:
         for actor in self._prop_actors:
@@ -271,10 +273,12 @@ class OffscreenRenderer:
         if id(face_colours) != self._colours_id:
             self.body.cell_data["rgb"] = np.asarray(face_colours, dtype=np.uint8)
             self._colours_id = id(face_colours)
-        self._set_markers(camera, markers)
         self._set_props(props)
         self.body.Modified()
-        return self._draw()
+        image = self._draw()
+        if markers is not None and len(markers):
+            image = self._draw_markers(camera, markers, image)
+        return image
 
     def close(self) -> None:
         self.window.Finalize()
