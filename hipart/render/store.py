@@ -86,7 +86,7 @@ def iter_images(path: str | Path) -> Iterator[np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise HipartError(f"{path}: no such image file; rerun 'hipart data render' to make it")
-    if path.suffix == FORMATS["jpeg"]:
+    if zipfile.is_zipfile(path):  # a JPEG sequence, whatever its name
         try:
             with zipfile.ZipFile(path) as zf:
                 for name in sorted(zf.namelist()):
