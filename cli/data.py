@@ -116,3 +116,46 @@ def info(folder: Path, verify: bool) -> None:
             raise HipartError(f"{len(bad)} bad shard(s) in {folder}, first: {bad[0]}; rebuild with "
                               "'hipart data build --force'")
         click.echo(f"verified: all {len(manifest['shards'])} shards match their sha256")
+
+
+@data.command("render")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="Dataset from 'hipart data build' (embedded default capture). Default: data/default-<config>.")
+@click.option("--config", "config_name", default="paper", show_default=True,
+              help="Preset whose default dataset folder is used when --data is not given.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Image folder. Default: DATA/images, so the images travel with their rows.")
+@click.option("--split", type=click.Choice(["train", "test", "all"]), default="test", show_default=True,
+              help="Which split's rows to render.")
+@click.option("--subject", "subjects", multiple=True, help="Only these subjects (repeat the option).")
+@click.option("--action", "actions", multiple=True, help="Only these actions (repeat the option).")
+@click.option("--shard", default=None, metavar="i/N",
+              help="Render only every N-th image sequence starting at the i-th (array jobs); the task that "
+                   "finishes the last sequence writes the index and manifest.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Processes on this machine, each with its own offscreen renderer.")
+@click.option("--format", "fmt", type=click.Choice(["mp4", "jpeg"]), default="mp4", show_default=True,
+              help="One mp4v video per sequence and camera (compact) or a zip of JPEG frames (random access).")
+@click.option("--quality", type=int, default=90, show_default=True, help="JPEG quality (1-100) for --format jpeg.")
+@click.option("--force", is_flag=True, help="Delete images rendered with other settings and start over.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def render(data_dir: Path | None, config_name: str, out: Path | None, split: str, subjects: tuple[str, ...],
+           actions: tuple[str, ...], shard: str | None, workers: int, fmt: str, quality: int, force: bool,
+           quiet: bool) -> None:
+    """Render a default-capture dataset's frames as each Human3.6M camera sees them (the person in a lab, at the
+    camera's image size), one file per sequence and camera, indexed to the dataset's rows. Resumable: a rerun
+    skips finished sequences. Needs the images extra: pip install -e '.[images]'."""
+    import time
+
+    from hipart.config import load_config
+    from hipart.data.prepare import default_out
+    from hipart.render.dataset import render_dataset
+    from hipart.render.jobs import parse_shard
+
+    data_dir = data_dir if data_dir is not None else default_out(load_config(config_name))
+    start = time.perf_counter()
+    manifest = render_dataset(data_dir, out, split, parse_shard(shard), workers, fmt, quality, subjects or None,
+                              actions or None, force, progress=not quiet, log=click.echo)
+    if manifest is not None:
+        counts = ", ".join(f"{n} {s}" for s, n in manifest["counts"].items())
+        click.echo(f"images: {out or data_dir / 'images'} ({counts} images; {time.perf_counter() - start:.1f} s)")

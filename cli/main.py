@@ -11,6 +11,7 @@ from hipart_cli.common import HipartGroup
 from hipart_cli.data import data
 from hipart_cli.demo import demo
 from hipart_cli.densify import densify
+from hipart_cli.detect import detect
 from hipart_cli.predict import predict
 from hipart_cli.train import train
 
@@ -31,6 +32,7 @@ cli.add_command(train)
 cli.add_command(densify)
 cli.add_command(demo)
 cli.add_command(predict)
+cli.add_command(detect)
 cli.add_command(bench)
 cli.add_command(report)
 
