@@ -58,7 +58,9 @@ def test_low_level_modules_import_no_higher_layer():
         "hipart.occlusion": ("hipart.data", "hipart.models", "hipart.training", "hipart.bench"),
         "hipart.body": ("hipart.coarsen", "hipart.data", "hipart.models", "hipart.training", "hipart.bench"),
         "hipart.coarsen": ("hipart.data", "hipart.models", "hipart.training", "hipart.bench"),
-        "hipart.data": ("hipart.models", "hipart.training", "hipart.bench"),
+        "hipart.data": ("hipart.models", "hipart.training", "hipart.bench", "hipart.render", "hipart.detect"),
+        "hipart.render": ("hipart.detect", "hipart.models", "hipart.training", "hipart.bench", "hipart.pipeline"),
+        "hipart.detect": ("hipart.models", "hipart.training", "hipart.bench", "hipart.pipeline"),
         "hipart.models": ("hipart.training", "hipart.bench", "hipart.pipeline"),
         "hipart.training": ("hipart.bench", "hipart.pipeline"),
     }

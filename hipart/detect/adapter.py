@@ -2,7 +2,7 @@
 
 BlazePose's 33 landmarks are not Human3.6M's joints (no pelvis, spine, thorax or head top; its hips and shoulders
 sit elsewhere than the rig's bone heads). Per H36M joint j the adapter reads a few *source* landmarks (the ones
-that joint lies among, e.g. both hips and shoulders for the spine) in a normalised frame: origin at the midpoint
+that joint lies among, e.g. both hips and shoulders for the spine) in a normalized frame: origin at the midpoint
 of the hips, unit length the diagonal of the landmarks' bounding box. There
 
     y_j = W_j @ [z_s1, z_s2, ..., 1]        (W_j: 2 x (2 * sources + 1))
@@ -44,11 +44,11 @@ BLAZEPOSE_SOURCES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "RElbow": ((14,), (12, 16)),
     "RWrist": ((16,), (14, 18, 20, 22)),
 }
-ORIGIN = (23, 24)  # the normalised frame's origin: midpoint of the detector's hips
-RIDGE = 1e-4  # relative to the mean squared normalised input; keeps rarely-varying inputs from exploding
+ORIGIN = (23, 24)  # the normalized frame's origin: midpoint of the detector's hips
+RIDGE = 1e-4  # relative to the mean squared normalized input; keeps rarely-varying inputs from exploding
 
 
-def normalising_frame(keypoints: np.ndarray, origin: tuple[int, ...] = ORIGIN) -> tuple[np.ndarray, np.ndarray]:
+def normalizing_frame(keypoints: np.ndarray, origin: tuple[int, ...] = ORIGIN) -> tuple[np.ndarray, np.ndarray]:
     """Per frame the origin (N, 2) px and scale (N,) px: hips midpoint and the keypoints' box diagonal."""
     centre = keypoints[:, list(origin)].mean(axis=1)
     scale = np.linalg.norm(np.nanmax(keypoints, axis=1) - np.nanmin(keypoints, axis=1), axis=-1)
@@ -86,7 +86,7 @@ class JointAdapter:
         if targets.shape != (len(detections), H36M.num_joints, 2):
             raise HipartError(f"adapter targets have shape {targets.shape}, expected ({len(detections)}, 17, 2)")
         keypoints = detections.keypoints.astype(np.float64)
-        centre, scale = normalising_frame(keypoints)
+        centre, scale = normalizing_frame(keypoints)
         use = detections.detected & np.isfinite(scale) & np.isfinite(targets).all(axis=(1, 2))
         sources, primary = cls.layout(detector)
         if use.sum() < 2 * max(2 * len(s) + 1 for s in sources):
@@ -106,7 +106,7 @@ class JointAdapter:
         """Detector keypoints -> 17 H36M joints (N, 17, 2) px with confidences; NaN where nothing was detected."""
         keypoints = detections.keypoints.astype(np.float64)
         n = len(detections)
-        centre, scale = normalising_frame(keypoints, self.origin) if n else (np.zeros((0, 2)), np.zeros(0))
+        centre, scale = normalizing_frame(keypoints, self.origin) if n else (np.zeros((0, 2)), np.zeros(0))
         joints = np.full((n, H36M.num_joints, 2), np.nan)
         confidence = np.zeros((n, H36M.num_joints))
         ok = detections.detected & np.isfinite(scale)

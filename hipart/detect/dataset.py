@@ -28,15 +28,14 @@ import numpy as np
 from tqdm import tqdm
 
 from hipart import __version__
-from hipart.data.build import MANIFEST, SPLITS
+from hipart.data.build import MANIFEST
 from hipart.data.dataset import PoseDataset
-from hipart.data.shards import file_sha256
 from hipart.detect.adapter import JointAdapter
 from hipart.detect.base import Detections, Detector
 from hipart.detect.blazepose import make_detector
 from hipart.detect.videopose3d import save_positions_2d
 from hipart.errors import HipartError
-from hipart.io import atomic_path, write_json_atomic
+from hipart.io import atomic_path, file_sha256, write_json_atomic
 from hipart.render.dataset import ImageSet, dataset_digest, resolve_splits
 from hipart.render.jobs import Shard, read_record, remove_stale_temporaries, write_record
 from hipart.skeleton import H36M

@@ -32,9 +32,8 @@ from hipart import __version__
 from hipart.camera import Camera
 from hipart.data.build import MANIFEST, SPLITS
 from hipart.data.dataset import PoseDataset, load_manifest
-from hipart.data.shards import file_sha256
 from hipart.errors import HipartError
-from hipart.io import atomic_path, write_json_atomic
+from hipart.io import atomic_path, file_sha256, write_json_atomic
 from hipart.render.frames import CaptureFrames, dataset_capture
 from hipart.render.jobs import Shard, read_record, record_path, remove_stale_temporaries, write_record
 from hipart.render.offscreen import OffscreenRenderer, set_render_threads

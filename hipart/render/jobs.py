@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence, TypeVar
 
-from hipart.data.shards import file_sha256
+from hipart.io import file_sha256
 from hipart.errors import HipartError
 from hipart.io import write_json_atomic
 
