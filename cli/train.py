@@ -37,10 +37,19 @@ def train() -> None:
     """
 
 
-def _config(config_name: str, device: str | None):
+def _config(config_name: str, device: str | None, keypoints: str | None = None, **overrides):
     from hipart.config import load_config
 
-    return load_config(config_name, {"device": device} if device else None)
+    values = {**({"device": device} if device else {}), **({"keypoints": keypoints} if keypoints else {}), **overrides}
+    return load_config(config_name, values or None)
+
+
+def keypoints_option(fn):
+    return click.option(
+        "--keypoints", type=click.Choice(["gt", "detected"]), default=None,
+        help="The observed sparse 2D pose to train and evaluate on: the dataset's true x_s (gt) or the detector's "
+             "keypoints on the rendered images (detected; needs 'hipart data render' and 'hipart detect' on the "
+             "dataset). Default: the config's keypoints (gt). MSST always models the true fine pose.")(fn)
 
 
 def stage_options(stage: str):
@@ -97,14 +106,15 @@ def msst(config_name: str, data_dir: Path | None, out: Path | None, resume: bool
 
 @train.command("hiarm")
 @stage_options("hiarm")
+@keypoints_option
 @click.option("--msst", "msst_path", type=click.Path(path_type=Path), default=None,
               help="Trained MSST checkpoint. Default: runs/<config name>/msst/checkpoint.pt.")
 def hiarm(config_name: str, data_dir: Path | None, out: Path | None, resume: bool, force: bool, device: str | None,
-          quiet: bool, msst_path: Path | None) -> None:
+          quiet: bool, keypoints: str | None, msst_path: Path | None) -> None:
     """Stage 2: train the autoregressive densifier (HiARM) to predict MSST tokens from the sparse 2D pose."""
     from hipart.training.hiarm import train_hiarm
 
-    cfg = _config(config_name, device)
+    cfg = _config(config_name, device, keypoints)
     run = RunLayout.for_config(cfg.name)
     data_dir, out = _data(cfg, data_dir), out or run.hiarm.path
     msst_path = msst_path if msst_path is not None else run.msst.checkpoint
@@ -119,20 +129,18 @@ def hiarm(config_name: str, data_dir: Path | None, out: Path | None, resume: boo
 
 @train.command("lifter")
 @stage_options("lifter")
+@keypoints_option
 @click.option("--input", "mode", type=click.Choice(["hier", "sparse", "gt-hier"]), default=None,
               help="What the lifter reads: x_s + HiARM's dense/fine levels (hier), x_s only (sparse), or the true "
                    "dense/fine levels (gt-hier). Default: the config's lifter.input.")
 @click.option("--run", "run_dir", type=click.Path(path_type=Path), default=None,
               help="Run folder with msst/ and hiarm/ (hier input). Default: runs/<config name>.")
 def lifter(config_name: str, data_dir: Path | None, out: Path | None, resume: bool, force: bool, device: str | None,
-           quiet: bool, mode: str | None, run_dir: Path | None) -> None:
+           quiet: bool, keypoints: str | None, mode: str | None, run_dir: Path | None) -> None:
     """Stage 3: train the 2D-to-3D lifter (MPJPE loss) and evaluate MPJPE / P-MPJPE per action."""
     from hipart.training.lifter import train_lifter
 
-    overrides = {**({"device": device} if device else {}), **({"lifter": {"input": mode}} if mode else {})}
-    from hipart.config import load_config
-
-    cfg = load_config(config_name, overrides or None)
+    cfg = _config(config_name, device, keypoints, **({"lifter": {"input": mode}} if mode else {}))
     run = RunLayout(run_dir) if run_dir is not None else RunLayout.for_config(cfg.name)
     data_dir, out = _data(cfg, data_dir), out or run.lifter(cfg.lifter.input).path
     summary = train_lifter(cfg, data_dir, out, run.root, resume=resume, force=force, progress=not quiet,
@@ -151,11 +159,12 @@ def lifter(config_name: str, data_dir: Path | None, out: Path | None, resume: bo
 @click.option("--force", is_flag=True, help="Retrain every stage even when its checkpoint is finished.")
 @click.option("--device", default=None, help="auto (cuda when present), cpu, cuda or cuda:N.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@keypoints_option
 @click.option("--with-baselines", is_flag=True,
               help="Then train every registered baseline (settings from the config's baselines section) and add "
                    "the lifting ones to summary.csv; densifiers go to densify_summary.csv.")
 def all_stages(config_name: str, data_dir: Path | None, out: Path | None, force: bool, device: str | None,
-               quiet: bool, with_baselines: bool) -> None:
+               quiet: bool, keypoints: str | None, with_baselines: bool) -> None:
     """Everything in order: dataset (built if missing), MSST, HiARM, then the hier, sparse and gt-hier lifters
     (and the baselines with --with-baselines). Finished stages whose checkpoint matches the config are skipped;
     unfinished ones resume."""
@@ -163,7 +172,7 @@ def all_stages(config_name: str, data_dir: Path | None, out: Path | None, force:
 
     from hipart.pipeline import train_all
 
-    cfg = _config(config_name, device)
+    cfg = _config(config_name, device, keypoints)
     summary = train_all(cfg, data_dir, out, force=force, progress=not quiet, log=click.echo,
                         with_baselines=with_baselines)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
@@ -179,10 +188,10 @@ def baseline_command(method) -> click.Command:
     settings = [f for f in dataclasses.fields(method.config)]
 
     def run(config_name: str, data_dir: Path | None, out: Path | None, resume: bool, force: bool,
-            device: str | None, quiet: bool, run_dir: Path | None, **values) -> None:
+            device: str | None, quiet: bool, keypoints: str | None, run_dir: Path | None, **values) -> None:
         from hipart.training.baselines import train_baseline
 
-        cfg = _config(config_name, device)
+        cfg = _config(config_name, device, keypoints)
         data_dir = _data(cfg, data_dir)
         run_dir = run_dir if run_dir is not None else RunLayout.for_config(cfg.name).root
         summary = train_baseline(cfg, method.name, data_dir, run_dir, out, resume=resume, force=force,
@@ -200,6 +209,7 @@ def baseline_command(method) -> click.Command:
     command = click.option("--run", "run_dir", type=click.Path(path_type=Path), default=None,
                            help="Run folder: the baseline trains into <run>/baseline_<name>, beside the HiPART "
                                 "stages it reads. Default: runs/<config name>.")(command)
+    command = keypoints_option(command)
     command = stage_options(f"baseline_{method.name}" + ("-<variant>" if method.folder else ""))(command)
     doc = (method.summary[0].upper() + method.summary[1:] + ".\n\nSettings: the method's defaults, then the "
            f"config's 'baselines: {{{method.name}: {{...}}}}' section, then the options below.")

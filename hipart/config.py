@@ -109,6 +109,9 @@ class Config:
     name: str = "paper"
     seed: int = 0
     device: str = "auto"
+    # The observed sparse 2D pose every stage but MSST trains and is evaluated on: "gt" (the dataset's x_s rows) or
+    # "detected" (a detector's keypoints on the rendered images: hipart data render + hipart detect)
+    keypoints: str = "gt"
     coarsen: CoarsenConfig = field(default_factory=CoarsenConfig)
     data: DataConfig = field(default_factory=DataConfig)
     msst: MSSTConfig = field(default_factory=MSSTConfig)
@@ -185,6 +188,7 @@ def _validate(cfg: Config) -> None:
         "data.sparse_from": (cfg.data.sparse_from, ("joints", "regressor")),
         "hiarm.part_order": (cfg.hiarm.part_order, ("center", "raster")),
         "lifter.input": (cfg.lifter.input, ("hier", "sparse", "gt-hier")),
+        "keypoints": (cfg.keypoints, ("gt", "detected")),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:

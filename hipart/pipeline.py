@@ -82,19 +82,28 @@ def plan(cfg: Config, data: Path, run: RunLayout, with_baselines: bool, progress
          log: Callable[[str], None]) -> list[PlannedStage]:
     """Every stage of ``train all`` in order, with how to check and train it."""
     common = {"progress": progress, "log": log}
+
+    def section(name: str, with_keypoints: bool = True) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """A checkpoint's config section (plus the keypoints it was trained on, 'gt' before that key existed)."""
+        def read(ckpt: dict[str, Any]) -> dict[str, Any]:
+            config = ckpt.get("config", {})
+            return {**config.get(name, {}), **({"keypoints": config.get("keypoints", "gt")} if with_keypoints else {})}
+        return read
+
     stages = [
         PlannedStage("stage 1, MSST", run.msst, MSST_KIND, "'msst' settings", cfg.to_dict()["msst"],
-                     lambda ckpt: ckpt.get("config", {}).get("msst", {}), (),
+                     section("msst", with_keypoints=False), (),  # MSST models the true fine pose: no keypoints
                      lambda **kw: train_msst(cfg, data, run.msst.path, **common, **kw)),
-        PlannedStage("stage 2, HiARM", run.hiarm, HIARM_KIND, "'hiarm' settings", cfg.to_dict()["hiarm"],
-                     lambda ckpt: ckpt.get("config", {}).get("hiarm", {}), ("msst",),
+        PlannedStage("stage 2, HiARM", run.hiarm, HIARM_KIND, "'hiarm' settings",
+                     {**cfg.to_dict()["hiarm"], "keypoints": cfg.keypoints}, section("hiarm"), ("msst",),
                      lambda **kw: train_hiarm(cfg, data, run.msst.checkpoint, run.hiarm.path, **common, **kw)),
     ]
     for mode in LIFTER_INPUTS:
         mode_cfg = dataclasses.replace(cfg, lifter=dataclasses.replace(cfg.lifter, input=mode))
         stages.append(PlannedStage(
-            f"stage 3, lifter ({mode})", run.lifter(mode), LIFTER_KIND, "'lifter' settings", mode_cfg.to_dict()["lifter"],
-            lambda ckpt: ckpt.get("config", {}).get("lifter", {}), ("msst", "hiarm") if mode == "hier" else (),
+            f"stage 3, lifter ({mode})", run.lifter(mode), LIFTER_KIND, "'lifter' settings",
+            {**mode_cfg.to_dict()["lifter"], "keypoints": cfg.keypoints}, section("lifter"),
+            ("msst", "hiarm") if mode == "hier" else (),
             lambda mode_cfg=mode_cfg, stage=run.lifter(mode), **kw: train_lifter(mode_cfg, data, stage.path, run.root,
                                                                                  **common, **kw),
             table=mode))
@@ -109,7 +118,9 @@ def _baseline_stage(cfg: Config, method: Method, data: Path, run: RunLayout, com
     stage = run.stage(method.folder_name(settings))
     return PlannedStage(
         f"baseline {method.name}", stage, checkpoint_kind(method.name), f"'baselines.{method.name}' settings",
-        dataclasses.asdict(settings), lambda ckpt: ckpt["model_args"].get("settings", {}), method.needs(settings),
+        {**dataclasses.asdict(settings), "keypoints": cfg.keypoints},
+        lambda ckpt: {**ckpt["model_args"].get("settings", {}),
+                      "keypoints": ckpt.get("config", {}).get("keypoints", "gt")}, method.needs(settings),
         lambda **kw: train_baseline(cfg, method.name, data, run.root, stage.path, **common, **kw),
         table=stage.name.removeprefix("baseline_"), task=method.task)
 

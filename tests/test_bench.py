@@ -137,7 +137,7 @@ def test_speed_densify_codebook_qualitative_ablation_and_report(bench_results):
     gt = pd.read_csv(run / "lifter_gt-hier" / "eval.csv", index_col="action").loc["Average", "MPJPE"]
     assert toy.loc["sparse + true dense and fine levels", "MPJPE"] == pytest.approx(gt)
     usage = pd.read_csv(out / "codebook" / "usage.csv", index_col="codebook")
-    q = torch.load(run / "hiarm" / "tokens_test.pt", weights_only=True)
+    q = torch.load(run / "hiarm" / "tokens_test_gt.pt", weights_only=True)
     assert usage.loc["C_s", "codes used (test)"] == len(torch.unique(q["q_s"]))
     assert 1 <= usage.loc["C_d", "perplexity (test)"] <= usage.loc["C_d", "size"]
     frames = pd.read_csv(out / "qualitative" / "frames.csv", index_col="test frame")

@@ -110,10 +110,9 @@ def test_trainer_summary_and_cached_tokens(hiarm_run, tiny_msst, tiny_dataset):
     msst_path = tiny_msst[0] / "checkpoint.pt"
     msst, _ = MSST.load(msst_path)
     test = load_pose_tensors(tiny_dataset, "test")
-    cache = run / "hiarm" / "tokens_test.pt"
+    cache = run / "hiarm" / "tokens_test_gt.pt"
     stamp = cache.stat().st_mtime_ns
-    q_s, q_d = cached_tokens(msst, msst_path, tiny_dataset, "test", test, StageDir(run / "hiarm"),
-                             torch.device("cpu"))
+    q_s, q_d = cached_tokens(msst, msst_path, "test", test, StageDir(run / "hiarm"), torch.device("cpu"))
     assert cache.stat().st_mtime_ns == stamp  # reused, not recomputed
     fresh_s, fresh_d = msst.tokenize(test.x_f)
     assert torch.equal(q_s, fresh_s) and torch.equal(q_d.reshape(len(test), -1), fresh_d)

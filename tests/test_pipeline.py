@@ -73,6 +73,7 @@ def test_predict_round_trip_json_and_videopose3d(pipeline_run, tiny_dataset, tmp
     from hipart.data.dataset import PoseDataset
     from hipart.models.lifter import Lifter
     from hipart.runs import RunLayout
+    from hipart.training.inputs import split_frames
     from hipart.training.lifter import evaluate_lifter, lifter_inputs
 
     run, _ = pipeline_run
@@ -89,7 +90,8 @@ def test_predict_round_trip_json_and_videopose3d(pipeline_run, tiny_dataset, tmp
     # equal to the lifter applied to the cached hier inputs of the same frames (when their image size matches)
     same = np.flatnonzero((a["image_size"][:n] == size).all(axis=1))
     layout = RunLayout(run)
-    data = lifter_inputs("hier", tiny_dataset, "test", layout, layout.lifter("hier"), torch.device("cpu"))
+    data = lifter_inputs("hier", split_frames(tiny_dataset, "test"), "test", layout, layout.lifter("hier"),
+                         torch.device("cpu"))
     lifter, _ = Lifter.load(layout.lifter("hier").checkpoint)
     with torch.no_grad():
         direct = lifter(data.x[same]).numpy()

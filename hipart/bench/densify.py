@@ -19,6 +19,7 @@ import torch
 
 from hipart.bench import reference
 from hipart.bench.common import BenchRun, Results
+from hipart.bench.methods import test_frames
 from hipart.camera import normalize_pixels
 from hipart.data.dataset import PoseDataset
 from hipart.metrics import per_action_table
@@ -35,9 +36,8 @@ TRUTH = "ground truth levels"
 def densifier_outputs(bench: BenchRun, device: torch.device = torch.device("cpu"),
                       log: Callable[[str], None] = print) -> dict[str, dict[str, np.ndarray]]:
     """{method: {"x_d", "x_f"} px for every test frame}; methods without a checkpoint are left out (and logged)."""
-    x = _arrays(bench)
     run = bench.layout
-    x_d, x_f = densified_levels(bench.data_dir, "test", x["x_s"], run, run.lifter("hier"), device, log)
+    x_d, x_f = densified_levels(test_frames(bench, "gt", log), "test", run, run.lifter("hier"), device, log)
     out = {HIPART: {"x_d": x_d, "x_f": x_f}}
     ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run, device, log=log)
     for method in registered("densify"):

@@ -9,6 +9,7 @@ holding them), so HiARM densifies each setting once for all methods that need it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from hipart.models.baselines import METHODS, get_method, method_settings, regist
 from hipart.models.lifter import Lifter
 from hipart.runs import StageDir
 from hipart.training.baselines import BaselineContext, load_baseline, predict_frames, score_table
+from hipart.training.inputs import SplitFrames, split_frames
 from hipart.training.lifter import evaluate_lifter
 
 HIPART = "HiPART (hier lifter)"
@@ -59,12 +61,12 @@ def lift_methods(bench: BenchRun) -> list[LiftMethod]:
     return out
 
 
-def evaluate_lifters(bench: BenchRun, methods: list[LiftMethod], x_s_px: np.ndarray | None = None,
-                     device: torch.device = torch.device("cpu")) -> dict[str, pd.DataFrame]:
-    """Per-action MPJPE / P-MPJPE (mm) of each present method on the test split; ``x_s_px`` replaces the test split's
-    sparse 2D poses (N, 17, 2) px for every method alike."""
-    ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run, device,
-                          {"test": x_s_px} if x_s_px is not None else None)
+def evaluate_lifters(bench: BenchRun, methods: list[LiftMethod], frames: SplitFrames | None = None,
+                     device: torch.device = torch.device("cpu"), log: Callable[[str], None] = print
+                     ) -> dict[str, pd.DataFrame]:
+    """Per-action MPJPE / P-MPJPE (mm) of each present method on the test split, every method reading the same
+    observed sparse poses: ``frames`` (e.g. occluded) or the run's own test inputs."""
+    ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run, device, {"test": frames} if frames else None, log)
     tables: dict[str, pd.DataFrame] = {}
     for m in methods:
         if not m.present:
@@ -80,6 +82,11 @@ def evaluate_lifters(bench: BenchRun, methods: list[LiftMethod], x_s_px: np.ndar
             tables[m.label] = score_table("lift", predict_frames(method, model.to(device), settings, data, device),
                                           data.frames)
     return tables
+
+
+def test_frames(bench: BenchRun, keypoints: str = "gt", log: Callable[[str], None] = print) -> SplitFrames:
+    """The test split's frames with the true (``gt``) or detected sparse 2D poses as input."""
+    return split_frames(bench.data_dir, "test", keypoints, log=log)
 
 
 def clean_test_poses(bench: BenchRun) -> tuple[np.ndarray, np.ndarray]:

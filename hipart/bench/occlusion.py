@@ -18,7 +18,7 @@ import torch
 
 from hipart.bench import reference
 from hipart.bench.common import BenchRun, Results
-from hipart.bench.methods import clean_test_poses, evaluate_lifters, lift_methods
+from hipart.bench.methods import evaluate_lifters, lift_methods, test_frames
 from hipart.occlusion import OcclusionModel
 from hipart.errors import HipartError
 
@@ -60,16 +60,17 @@ def run_occlusion(bench: BenchRun, out: str, masks: tuple[float, ...] = (), crop
     for m in missing:
         log(f"{m.label}: no checkpoint in {m.stage.path}; listed as missing" + (f" (train: {m.train_hint})"
                                                                              if m.train_hint else ""))
-    x_s, _ = clean_test_poses(bench)
+    clean = test_frames(bench, "gt", log)
+    x_s = clean.x_s
     log(f"clean inputs: {len(x_s)} test frames, {sum(m.present for m in methods)} methods")
-    scores = {"clean": evaluate_lifters(bench, methods, None, device)}
+    scores = {"clean": evaluate_lifters(bench, methods, clean, device, log)}
     hidden_share = {"clean": 0.0}
     for kind, ratio in settings:
         col = column(kind, ratio)
         x, hidden = occluded_inputs(x_s, kind, ratio, seed, model)
         hidden_share[col] = float(hidden.mean())
         log(f"{col}: {hidden.mean():.1%} of joints hidden")
-        scores[col] = evaluate_lifters(bench, methods, x.astype(np.float32), device)
+        scores[col] = evaluate_lifters(bench, methods, clean.with_inputs(x), device, log)
     mpjpe = pd.DataFrame({col: {label: t.loc["Average", "MPJPE"] for label, t in tables.items()}
                           for col, tables in scores.items()})
     for m in missing:

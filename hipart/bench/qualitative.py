@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from hipart.bench.common import BenchRun, Results
-from hipart.bench.methods import HIPART, clean_test_poses, lift_methods
+from hipart.bench.methods import HIPART, lift_methods, test_frames
 from hipart.bench.occlusion import occluded_inputs
 from hipart.camera import denormalize_pixels
 from hipart.data.dataset import PoseDataset
@@ -33,14 +33,15 @@ def pick_frames(n_frames: int, count: int) -> list[int]:
 def run_qualitative(bench: BenchRun, out: str | Path, frames: tuple[int, ...] = (), count: int = 4,
                     kind: str = "crop", ratio: float = 0.3, seed: int = 0,
                     device: torch.device = torch.device("cpu"), log: Callable[[str], None] = print) -> Results:
-    x_s, _ = clean_test_poses(bench)
+    clean = test_frames(bench, "gt", log)
+    x_s = clean.x_s
     chosen = list(frames) or pick_frames(len(x_s), count)
     bad = [i for i in chosen if not 0 <= i < len(x_s)]
     if bad:
         raise HipartError(f"--frame {bad[0]}: the test split has frames 0..{len(x_s) - 1}")
     x_occ, hidden = occluded_inputs(x_s, kind, ratio, seed, OcclusionModel())
     x_occ = x_occ.astype(np.float32)
-    ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run, device, x_s_px={"test": x_occ}, log=log)
+    ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run, device, {"test": clean.with_inputs(x_occ)}, log)
     hier = ctx.lift_frames("test", "hier")
     lifter, _ = Lifter.load(bench.trained(bench.layout.lifter("hier")).checkpoint)
     with torch.no_grad():

@@ -212,12 +212,12 @@ def finish(data_dir: Path, images: ImageSet, out: Path, settings: dict[str, Any]
 
 
 def load_row_detections(data_dir: str | Path, split: str, detector: str = "blazepose",
-                         folder: str | Path | None = None) -> dict[str, np.ndarray]:
+                         folder: str | Path | None = None) -> dict[str, Any]:
     """Detected 17-joint 2D poses in ``PoseDataset(data_dir, split)`` row order.
 
     Returns ``x_s`` (N, 17, 2) float32 px (NaN where no person was found or no image exists), ``confidence``
-    (N, 17) float32 and ``detected`` (N,) bool (plus ``has_image`` (N,) bool). ``folder`` defaults to
-    DATA/detections/<detector>.
+    (N, 17) float32 and ``detected`` (N,) bool (plus ``has_image`` (N,) bool), and ``sha256``, the file's checksum
+    (a key for caches made from them). ``folder`` defaults to DATA/detections/<detector>.
     """
     out = Path(folder) if folder is not None else detections_dir(data_dir, detector)
     path = out / MANIFEST
@@ -234,4 +234,4 @@ def load_row_detections(data_dir: str | Path, split: str, detector: str = "blaze
     if file_sha256(out / entry["file"]) != entry["sha256"]:
         raise HipartError(f"{out / entry['file']}: changed since it was written; rerun 'hipart detect'")
     with np.load(out / entry["file"], allow_pickle=False) as z:
-        return {k: z[k] for k in ("x_s", "confidence", "detected", "has_image")}
+        return {**{k: z[k] for k in ("x_s", "confidence", "detected", "has_image")}, "sha256": entry["sha256"]}

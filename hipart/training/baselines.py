@@ -36,7 +36,8 @@ from hipart.skeleton import H36M_ACTIONS
 from hipart.training.engine import Runtime, Stage, fit, provenance, resume_state, run_stage, seed_all, warmup_cosine
 from hipart.training.hiarm import cached_tokens
 from hipart.training.lifter import LiftTensors, lifter_inputs
-from hipart.training.msst import PoseTensors, load_pose_tensors
+from hipart.training.inputs import SplitFrames, split_frames
+from hipart.training.msst import PoseTensors, pose_tensors
 
 
 class BaselineContext:
@@ -44,11 +45,12 @@ class BaselineContext:
     they need and the run's trained HiPART stages. Everything is loaded once, on first use."""
 
     def __init__(self, cfg: Config, data_dir: Path, run: str | Path, device: torch.device = torch.device("cpu"),
-                 x_s_px: dict[str, np.ndarray] | None = None, log: Callable[[str], None] = print) -> None:
-        """``x_s_px``: per split, sparse 2D poses (px) that replace the dataset's as every lifter's input (the
-        occlusion benchmark feeds the same occluded poses to every method this way)."""
+                 frames: dict[str, SplitFrames] | None = None, log: Callable[[str], None] = print) -> None:
+        """Each split's frames come from the dataset with the config's keypoints (training frames without a
+        detection left out), unless ``frames`` gives them: the occlusion benchmark feeds the same occluded poses
+        to every method this way."""
         self.cfg, self.data_dir, self.run, self.device = cfg, Path(data_dir), RunLayout(run), device
-        self.x_s_px, self.log = x_s_px or {}, log
+        self.given, self.log = frames or {}, log
         self._cache: dict[Any, Any] = {}
 
     def _once(self, key: Any, make: Callable[[], Any]) -> Any:
@@ -64,22 +66,28 @@ class BaselineContext:
                               f"'hipart train all --out {self.run.root}' (or 'hipart train {name}') first")
         return stage
 
+    def frames(self, split: str) -> SplitFrames:
+        if split in self.given:
+            return self.given[split]
+        return self._once(("frames", split), lambda: split_frames(
+            self.data_dir, split, self.cfg.keypoints, drop_undetected=split == "train", log=self.log))
+
     def lift_frames(self, split: str, mode: str) -> LiftTensors:
-        """LiftTensors (x screen-normalized, X root-relative mm, action) of every frame, in dataset order. ``hier``
-        inputs are shared with the hier lifter's cache (``lifter_hier/hier_{split}.pt``)."""
+        """LiftTensors (x screen-normalized, X root-relative mm, action) of the split's frames. ``hier`` inputs are
+        shared with the hier lifter's cache (``lifter_hier/hier_{split}.pt``)."""
         def make() -> LiftTensors:
             if mode == "hier":
                 self.stage("msst"), self.stage("hiarm")
-            return lifter_inputs(mode, self.data_dir, split, self.run, self.run.lifter("hier"), self.device,
-                                 x_s_px=self.x_s_px.get(split), log=self.log)
+            return lifter_inputs(mode, self.frames(split), split, self.run, self.run.lifter("hier"), self.device,
+                                 self.log)
         return self._once(("lift", split, mode), make)
 
     def sequence_bounds(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        return self._once(("bounds", split),
-                          lambda: PoseDataset(self.data_dir, split, fields=("x_s",), verify=False).sequence_bounds())
+        frames = self.frames(split)
+        return frames.start, frames.end
 
     def pose_tensors(self, split: str) -> PoseTensors:
-        return self._once(("pose", split), lambda: load_pose_tensors(self.data_dir, split))
+        return self._once(("pose", split), lambda: pose_tensors(self.frames(split)))
 
     def msst(self) -> MSST:
         return self._once("msst", lambda: MSST.load(self.stage("msst").checkpoint)[0])
@@ -87,8 +95,8 @@ class BaselineContext:
     def tokens(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """MSST token indices of the clean fine poses, shared with HiARM's cache (``hiarm/tokens_{split}.pt``)."""
         return self._once(("tokens", split), lambda: cached_tokens(
-            self.msst(), self.stage("msst").checkpoint, self.data_dir, split, self.pose_tensors(split),
-            self.run.hiarm, self.device, log=self.log))
+            self.msst(), self.stage("msst").checkpoint, split, self.pose_tensors(split), self.run.hiarm, self.device,
+            log=self.log))
 
     @cached_property
     def levels(self) -> dict[str, int]:

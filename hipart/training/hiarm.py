@@ -1,8 +1,9 @@
 """``hipart train hiarm``: fit the autoregressive densifier on MSST tokens of a built dataset.
 
-The frozen MSST turns every clean fine pose into token indices once; they are cached beside the checkpoint
-(``tokens_{split}.pt``, keyed by the MSST checkpoint's and the dataset manifest's sha256). The condition is the
-sparse 2D pose, optionally corrupted by the keypoint occlusion model (``hiarm.occlusion_augment``).
+The frozen MSST turns every clean fine pose (normalized by the observed sparse pose's frame) into token indices
+once; they are cached beside the checkpoint (``tokens_{split}.pt``, keyed by the MSST checkpoint's sha256 and what
+the observed pose is). The condition is the observed sparse 2D pose (the true one, or a detector's with
+``keypoints: detected``), optionally corrupted by the keypoint occlusion model (``hiarm.occlusion_augment``).
 Stage folder (layout in :mod:`hipart.runs`): checkpoint, config, metrics, summary, and the token caches. A cache
 that fails to load is recomputed (and said so).
 """
@@ -50,13 +51,13 @@ def load_cache(path: Path, key: str, fields: tuple[str, ...], log: Callable[[str
     return None
 
 
-def cached_tokens(msst: MSST, msst_path: Path, data_dir: Path, split: str, data: PoseTensors, out: StageDir,
-                  device: torch.device, batch_size: int = 2048, log: Callable[[str], None] = print
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token indices (N, 17), (N, 17, r) of the clean fine poses, from the cache when it matches."""
-    key = f"{file_sha256(msst_path)}:{file_sha256(data_dir / MANIFEST)}:{len(data)}"
-    path = out.file(f"tokens_{split}.pt")
-    cached = load_cache(path, key, ("q_s", "q_d"), log)
+def cached_tokens(msst: MSST, msst_path: Path, split: str, data: PoseTensors, out: StageDir, device: torch.device,
+                  batch_size: int = 2048, log: Callable[[str], None] = print) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token indices (N, 17), (N, 17, r) of the clean fine poses, from the cache when it matches (never cached when
+    ``data.source`` is empty: inputs made on the fly)."""
+    key = f"{file_sha256(msst_path)}:{data.source}:{len(data)}"
+    path = out.file(f"tokens_{split}_{data.source.split(':')[0]}.pt")
+    cached = load_cache(path, key, ("q_s", "q_d"), log) if data.source else None
     if cached is not None and len(cached["q_s"]) == len(data):
         return cached["q_s"], cached["q_d"]
     msst = msst.to(device).eval()
@@ -66,8 +67,9 @@ def cached_tokens(msst: MSST, msst_path: Path, data_dir: Path, split: str, data:
         q_s.append(s.cpu())
         q_d.append(d.cpu())
     q_s, q_d = torch.cat(q_s), torch.cat(q_d).reshape(len(data), H36M.num_joints, msst.cfg.tokens_per_part)
-    with atomic_path(path) as tmp:
-        torch.save({"key": key, "q_s": q_s, "q_d": q_d}, tmp)
+    if data.source:
+        with atomic_path(path) as tmp:
+            torch.save({"key": key, "q_s": q_s, "q_d": q_d}, tmp)
     return q_s, q_d
 
 
@@ -147,10 +149,10 @@ def _train(cfg: Config, data_dir: Path, msst_path: Path, out: StageDir, resume: 
     ckpt, finished = resume_state(out, KIND, model, train_ds.hierarchy_hash, cfg.name, resume, log)
     if finished is not None:
         return finished
-    train = load_pose_tensors(data_dir, "train")
-    test = load_pose_tensors(data_dir, "test", max_items=h.eval_frames)
+    train = load_pose_tensors(data_dir, "train", keypoints=cfg.keypoints, drop_undetected=True, log=log)
+    test = load_pose_tensors(data_dir, "test", max_items=h.eval_frames, keypoints=cfg.keypoints, log=log)
     out.path.mkdir(parents=True, exist_ok=True)
-    tokens = {split: cached_tokens(msst, msst_path, data_dir, split, data, out, rt.device, log=log)
+    tokens = {split: cached_tokens(msst, msst_path, split, data, out, rt.device, log=log)
               for split, data in (("train", train), ("test", test))}
     model.to(rt.device)
     msst.to(rt.device)
@@ -159,7 +161,8 @@ def _train(cfg: Config, data_dir: Path, msst_path: Path, out: StageDir, resume: 
     tq_s, tq_d = (t.to(rt.device) for t in tokens["test"])
     if rt.is_main:
         cfg.save(out.config)
-        log(f"HiARM: {len(train)} train / {len(test)} test frames, device {rt.device}, part order {h.part_order}"
+        log(f"HiARM: {len(train)} train / {len(test)} test frames, {cfg.keypoints} keypoints, device {rt.device}, "
+            f"part order {h.part_order}"
             + (", occlusion augmentation on" if h.occlusion_augment else "")
             + (f"; resuming after epoch {ckpt['epoch']}" if ckpt else ""))
     occlusion = OcclusionModel()
@@ -191,7 +194,7 @@ def _train(cfg: Config, data_dir: Path, msst_path: Path, out: StageDir, resume: 
                "test": evaluate_hiarm(model, msst, test, tq_s, tq_d, max_generate=None),
                "decoding": decoding_speed(model), "complexity": _complexity(model),
                "msst_complexity": complexity(msst.cpu()), "hierarchy_hash": train_ds.hierarchy_hash,
-               "data": str(data_dir), "hipart_version": __version__}
+               "data": str(data_dir), "keypoints": cfg.keypoints, "hipart_version": __version__}
     write_json_atomic(out.summary, summary)
     return summary
 

@@ -32,7 +32,7 @@ from hipart.runs import RunLayout, StageDir
 from hipart.skeleton import H36M_ACTIONS
 from hipart.training.engine import Runtime, Stage, fit, provenance, resume_state, run_stage, seed_all
 from hipart.training.hiarm import load_cache
-from hipart.training.msst import evenly_spaced
+from hipart.training.inputs import SplitFrames, split_frames
 
 
 @dataclass
@@ -45,17 +45,17 @@ class LiftTensors:
         return len(self.X)
 
 
-def densified_levels(data_dir: Path, split: str, x_s_px: np.ndarray, run: RunLayout, cache: StageDir | None,
-                     device: torch.device, log: Callable[[str], None] = print) -> tuple[np.ndarray, np.ndarray]:
-    """HiPART's dense and fine levels (px) for the split's sparse poses, from ``cache``'s ``hier_{split}.pt`` when
-    it matches (``cache`` None: computed, not stored)."""
+def densified_levels(frames: SplitFrames, split: str, run: RunLayout, cache: StageDir | None, device: torch.device,
+                     log: Callable[[str], None] = print) -> tuple[np.ndarray, np.ndarray]:
+    """HiPART's dense and fine levels (px) for the frames' observed sparse poses, from ``cache``'s
+    ``hier_{split}.pt`` when it matches (not cached when ``cache`` is None or the frames' source is unnamed)."""
     msst_path, hiarm_path = run.msst.checkpoint, run.hiarm.checkpoint
-    key = f"{file_sha256(msst_path)}:{file_sha256(hiarm_path)}:{file_sha256(data_dir / MANIFEST)}:{len(x_s_px)}"
-    path = cache.file(f"hier_{split}.pt") if cache is not None else None
+    key = f"{file_sha256(msst_path)}:{file_sha256(hiarm_path)}:{frames.source}:{len(frames)}"
+    path = cache.file(f"hier_{split}_{frames.source.split(':')[0]}.pt") if cache is not None and frames.source else None
     stored = load_cache(path, key, ("x_d", "x_f"), log) if path is not None else None
-    if stored is not None and len(stored["x_d"]) == len(x_s_px):
+    if stored is not None and len(stored["x_d"]) == len(frames):
         return stored["x_d"].numpy(), stored["x_f"].numpy()
-    out = HiPART.from_run(run.root, device, with_lifter=False).densify(x_s_px)
+    out = HiPART.from_run(run.root, device, with_lifter=False).densify(frames.x_s)
     x_d, x_f = out["x_d"].cpu(), out["x_f"].cpu()
     if path is not None:
         with atomic_path(path) as tmp:
@@ -63,35 +63,25 @@ def densified_levels(data_dir: Path, split: str, x_s_px: np.ndarray, run: RunLay
     return x_d.numpy(), x_f.numpy()
 
 
-def lifter_inputs(mode: str, data_dir: Path, split: str, run: RunLayout | None, cache: StageDir | None,
-                  device: torch.device, max_items: int | None = None, x_s_px: np.ndarray | None = None,
-                  log: Callable[[str], None] = print) -> LiftTensors:
-    """The split's lifter inputs and targets. ``run`` holds the trained MSST and HiARM (``hier`` input).
-    ``x_s_px`` (N, 17, 2) replaces the dataset's sparse 2D poses (e.g. occluded ones; ``hier`` then densifies them
-    afresh, ``cache`` is not used)."""
-    a = PoseDataset(data_dir, split, fields=("x_s", "x_d", "x_f", "X_s"), normalize=False).arrays()
-    if x_s_px is not None:
-        if x_s_px.shape != a["x_s"].shape or not np.isfinite(x_s_px).all():
-            raise HipartError(f"replacement sparse poses: shape {x_s_px.shape} (finite values required); the "
-                              f"{split} split needs {a['x_s'].shape}")
-        a["x_s"], cache = x_s_px.astype(np.float32), None
-    keep = evenly_spaced(len(a["action"]), max_items)
-    if keep is not None:
-        a = {k: v[keep] for k, v in a.items()}
+def lifter_inputs(mode: str, frames: SplitFrames, split: str, run: RunLayout | None, cache: StageDir | None,
+                  device: torch.device, log: Callable[[str], None] = print) -> LiftTensors:
+    """The frames' lifter inputs and targets: ``sparse`` reads the observed x_s; ``hier`` adds HiPART's levels made
+    from it (``run`` holds the trained MSST and HiARM; ``cache`` keeps them); ``gt-hier`` is the toy experiment's
+    input, the true sparse pose with the true dense and fine levels."""
     if mode == "sparse":
-        joints = a["x_s"]
+        joints = frames.x_s
     elif mode == "gt-hier":
-        joints = np.concatenate([a["x_s"], a["x_d"], a["x_f"]], axis=1)
+        joints = np.concatenate([frames.x_s_true, frames.x_d, frames.x_f], axis=1)
     elif mode == "hier":
         if run is None:
             raise HipartError("the hier lifter needs a run folder with trained MSST and HiARM stages")
-        x_d, x_f = densified_levels(data_dir, split, a["x_s"], run, cache, device, log)
-        joints = np.concatenate([a["x_s"], x_d, x_f], axis=1)
+        x_d, x_f = densified_levels(frames, split, run, cache, device, log)
+        joints = np.concatenate([frames.x_s, x_d, x_f], axis=1)
     else:
         raise HipartError(f"unknown lifter input '{mode}'; use hier, sparse or gt-hier")
-    x = normalize_pixels(joints.astype(np.float32), a["image_size"])
-    X = a["X_s"] - a["X_s"][:, :1]
-    return LiftTensors(torch.from_numpy(x.astype(np.float32)), torch.from_numpy(X.astype(np.float32)), a["action"])
+    x = normalize_pixels(joints.astype(np.float32), frames.image_size)
+    X = frames.X_s - frames.X_s[:, :1]
+    return LiftTensors(torch.from_numpy(x.astype(np.float32)), torch.from_numpy(X.astype(np.float32)), frames.action)
 
 
 @torch.no_grad()
@@ -132,13 +122,17 @@ def _train(cfg: Config, data_dir: Path, out: StageDir, run: RunLayout | None, re
     if finished is not None:
         return finished
     out.path.mkdir(parents=True, exist_ok=True)
-    train = lifter_inputs(L.input, data_dir, "train", run, out, rt.device, log=log)
-    test = lifter_inputs(L.input, data_dir, "test", run, out, rt.device, log=log)
+    keypoints = "gt" if L.input == "gt-hier" else cfg.keypoints  # the toy experiment reads the truth
+    train = lifter_inputs(L.input, split_frames(data_dir, "train", keypoints, True, log), "train", run, out,
+                          rt.device, log)
+    test = lifter_inputs(L.input, split_frames(data_dir, "test", keypoints, log=log), "test", run, out, rt.device,
+                         log)
     model.to(rt.device)
     x, X = train.x.to(rt.device), train.X.to(rt.device)
     if rt.is_main:
         cfg.save(out.config)
-        log(f"lifter ({L.input}, {model.num_inputs} joints in): {len(train)} train / {len(test)} test frames, "
+        log(f"lifter ({L.input}, {model.num_inputs} joints in, {keypoints} keypoints): {len(train)} train / "
+            f"{len(test)} test frames, "
             f"device {rt.device}" + (f"; resuming after epoch {ckpt['epoch']}" if ckpt else ""))
 
     def step(net: torch.nn.Module, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
@@ -167,7 +161,7 @@ def _train(cfg: Config, data_dir: Path, out: StageDir, run: RunLayout | None, re
     table = evaluate_lifter(model, test)
     with atomic_path(out.eval) as tmp:
         table.to_csv(tmp)
-    summary = {"stage": KIND, "input": L.input, "config": cfg.name, "epochs": L.epochs, "steps": state["step"],
+    summary = {"stage": KIND, "input": L.input, "keypoints": keypoints, "config": cfg.name, "epochs": L.epochs, "steps": state["step"],
                "test": {"mpjpe": float(table.loc["Average", "MPJPE"]), "p_mpjpe": float(table.loc["Average", "P-MPJPE"]),
                         "frames": len(test)},
                "complexity": count_params_flops(model, test.x[:1].to(rt.device)),

@@ -7,7 +7,7 @@ test reconstruction error in pixels) and ``summary.json`` once training has fini
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,6 +23,7 @@ from hipart.io import write_json_atomic
 from hipart.models.complexity import count_params_flops
 from hipart.models.msst import KIND, MSST, PoseNormalizer, msst_loss
 from hipart.runs import StageDir
+from hipart.training.inputs import SplitFrames, split_frames
 from hipart.training.engine import Runtime, Stage, fit, provenance, resume_state, run_stage, seed_all, warmup_cosine
 
 
@@ -36,12 +37,21 @@ class PoseTensors:
     root: torch.Tensor  # (N, 1, 2) px
     scale: torch.Tensor  # (N, 1, 1) px
     action: torch.Tensor  # (N,)
+    source: str = ""  # what the observed x_s is (SplitFrames.source): part of the token cache's key
 
     def __len__(self) -> int:
         return len(self.action)
 
     def to(self, device: torch.device) -> "PoseTensors":
-        return PoseTensors(*(getattr(self, f).to(device) for f in ("x_s", "x_d", "x_f", "root", "scale", "action")))
+        return replace(self, **{f: getattr(self, f).to(device) for f in TENSOR_FIELDS})
+
+    def take(self, index: np.ndarray) -> "PoseTensors":
+        idx = torch.as_tensor(index, device=self.x_s.device)
+        return replace(self, **{f: getattr(self, f)[idx] for f in TENSOR_FIELDS},
+                       source=f"{self.source}[{len(self)}->{len(index)}]")
+
+
+TENSOR_FIELDS = ("x_s", "x_d", "x_f", "root", "scale", "action")
 
 
 def evenly_spaced(n: int, max_items: int | None) -> np.ndarray | None:
@@ -51,18 +61,23 @@ def evenly_spaced(n: int, max_items: int | None) -> np.ndarray | None:
     return np.linspace(0, n - 1, max_items).round().astype(int)
 
 
-def load_pose_tensors(data_dir: str | Path, split: str, hierarchy_hash: str | None = None,
-                      max_items: int | None = None) -> PoseTensors:
-    ds = PoseDataset(data_dir, split, fields=("x_s", "x_d", "x_f"), normalize=False, hierarchy_hash=hierarchy_hash)
-    a = ds.arrays()
-    keep = evenly_spaced(len(a["action"]), max_items)
-    if keep is not None:
-        a = {k: v[keep] for k, v in a.items()}
-    x_s, x_d, x_f = (torch.from_numpy(a[k]) for k in ("x_s", "x_d", "x_f"))
+def pose_tensors(frames: SplitFrames) -> PoseTensors:
+    """Frames as the tokenizer and densifiers see them: every level normalized by the *observed* sparse pose's own
+    frame (pelvis, RMS radius), as at test time, where only the observed pose is known."""
+    x_s = torch.from_numpy(frames.x_s)
     root, scale = PoseNormalizer.frame(x_s)
     n = PoseNormalizer.normalize
-    return PoseTensors(n(x_s, root, scale), n(x_d, root, scale), n(x_f, root, scale), root, scale,
-                       torch.from_numpy(a["action"]).long())
+    return PoseTensors(n(x_s, root, scale), n(torch.from_numpy(frames.x_d), root, scale),
+                       n(torch.from_numpy(frames.x_f), root, scale), root, scale,
+                       torch.from_numpy(frames.action).long(), frames.source)
+
+
+def load_pose_tensors(data_dir: str | Path, split: str, max_items: int | None = None, keypoints: str = "gt",
+                      drop_undetected: bool = False, log: Callable[[str], None] = print) -> PoseTensors:
+    """A split's :func:`pose_tensors` (an evenly spaced ``max_items`` of them) with the chosen keypoints."""
+    data = pose_tensors(split_frames(data_dir, split, keypoints, drop_undetected, log))
+    keep = evenly_spaced(len(data), max_items)
+    return data if keep is None else data.take(keep)
 
 
 @torch.no_grad()

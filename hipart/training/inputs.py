@@ -1,0 +1,125 @@
+"""The frames every stage and method reads, and where their observed sparse 2D pose comes from.
+
+A split's :class:`SplitFrames` pair the *observed* sparse 2D pose x_s (the dataset's true rows, a detector's
+keypoints on the rendered images, or whatever a benchmark feeds in: occluded detections, 3DPW) with what training
+and scoring need: the true 3D joints, the true dense and fine levels, image sizes, actions and each frame's
+sequence. ``--keypoints detected`` makes every stage but MSST (which models the true fine pose) train and evaluate
+on detections, as the paper's lifters did on CPN's.
+
+Frames the detector found no person in (none are dropped silently):
+- for training they are left out (``drop_undetected``), with the count logged;
+- for evaluation their input is *held*: the nearest frame of the same camera sequence that has a detection, as a
+  tracker would; a sequence without any detection gets the training split's mean 2D pose. ``held`` marks those
+  frames so tables can report them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from hipart.data.build import MANIFEST
+from hipart.data.dataset import PoseDataset
+from hipart.detect.dataset import load_row_detections
+from hipart.errors import HipartError
+from hipart.io import file_sha256
+from hipart.skeleton import H36M
+
+KEYPOINTS = ("gt", "detected")
+
+
+@dataclass(frozen=True)
+class SplitFrames:
+    """One split's frames, in dataset row order (or a selection of them)."""
+
+    x_s: np.ndarray  # (N, 17, 2) px: the observed sparse pose every method reads
+    x_s_true: np.ndarray  # (N, 17, 2) px: the dataset's true sparse pose (the toy experiment's gt-hier input)
+    image_size: np.ndarray  # (N, 2) px (width, height)
+    action: np.ndarray  # (N,) action index
+    start: np.ndarray  # (N,) first frame of each frame's sequence (one camera's view of one take)
+    end: np.ndarray  # (N,) one past its last frame
+    X_s: np.ndarray  # (N, 17, 3) true camera-space joints, mm
+    x_d: np.ndarray  # (N, 48, 2) true dense level, px
+    x_f: np.ndarray  # (N, 96, 2) true fine level, px
+    source: str  # what x_s is ("gt:<manifest sha>", "detected:<sha>", ...): part of cache keys; "" = never cached
+    held: np.ndarray  # (N,) True where x_s was held from another frame or is the mean pose (no detection here)
+
+    def __len__(self) -> int:
+        return len(self.x_s)
+
+    def with_inputs(self, x_s: np.ndarray, source: str = "", held: np.ndarray | None = None) -> "SplitFrames":
+        """The same frames with another observed sparse pose (e.g. occluded); uncached unless ``source`` names it."""
+        x_s = np.asarray(x_s, dtype=np.float32)
+        if x_s.shape != self.x_s.shape or not np.isfinite(x_s).all():
+            raise HipartError(f"replacement sparse poses have shape {x_s.shape} (finite values required); these "
+                              f"frames need {self.x_s.shape}")
+        return replace(self, x_s=x_s, source=source,
+                       held=np.zeros(len(self), bool) if held is None else np.asarray(held, bool))
+
+    def select(self, keep: np.ndarray) -> "SplitFrames":
+        """The frames where ``keep`` (N,) is True; sequence bounds are renumbered within the selection."""
+        keep = np.asarray(keep, bool)
+        new_index = np.concatenate([[0], np.cumsum(keep)])  # row r of the selection is old row ... with c[r] before it
+        fields = {k: v[keep] for k, v in self.__dict__.items() if isinstance(v, np.ndarray)}
+        fields["start"], fields["end"] = new_index[self.start[keep]], new_index[self.end[keep]]
+        return replace(self, **fields)
+
+
+def split_frames(data_dir: str | Path, split: str, keypoints: str = "gt", drop_undetected: bool = False,
+                 log: Callable[[str], None] = print) -> SplitFrames:
+    """A dataset split's frames with the chosen observed keypoints (``gt``: the true x_s rows; ``detected``: the
+    dataset's detections from ``hipart detect --data``)."""
+    if keypoints not in KEYPOINTS:
+        raise HipartError(f"--keypoints must be one of {', '.join(KEYPOINTS)}, got '{keypoints}'")
+    ds = PoseDataset(data_dir, split, fields=("x_s", "x_d", "x_f", "X_s"), normalize=False)
+    a = ds.arrays()
+    start, end = ds.sequence_bounds()
+    frames = SplitFrames(a["x_s"].astype(np.float32), a["x_s"].astype(np.float32), a["image_size"].astype(np.float32), a["action"], start, end,
+                         a["X_s"].astype(np.float32), a["x_d"].astype(np.float32), a["x_f"].astype(np.float32),
+                         f"gt:{file_sha256(Path(data_dir) / MANIFEST)}", np.zeros(len(a["action"]), bool))
+    if keypoints == "gt":
+        return frames
+    det = load_row_detections(data_dir, split)
+    found = det["detected"] & det["has_image"]
+    source = f"detected:{det['sha256']}"
+    if drop_undetected:
+        if (~found).any():
+            log(f"{split}: {int((~found).sum())} of {len(found)} frames have no detection (no person found, or not "
+                "rendered); left out of training")
+        if not found.any():
+            raise HipartError(f"{data_dir}: no {split} frame has a detection; run 'hipart data render' and "
+                              "'hipart detect' on it")
+        return frames.select(found).with_inputs(det["x_s"][found], source)
+    if not det["has_image"].all():
+        raise HipartError(f"{data_dir}: {int((~det['has_image']).sum())} {split} frames were not rendered, so they "
+                          f"have no detection to evaluate on; render the whole {split} split ('hipart data render "
+                          f"--data {data_dir} --split {split}') and detect again")
+    mean_pose = mean_training_pose(data_dir)
+    x_s, held = hold_missing(det["x_s"], found, start, end, mean_pose)
+    if held.any():
+        log(f"{split}: {int(held.sum())} of {len(held)} frames have no detection; their input is held from the "
+            "nearest detected frame of the sequence (or the mean pose)")
+    return frames.with_inputs(x_s, source, held)
+
+
+def hold_missing(x_s: np.ndarray, found: np.ndarray, start: np.ndarray, end: np.ndarray, fallback: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Fill frames without a detection: (N, 17, 2) with the nearest detected frame of the same sequence (the
+    earlier one on a tie), or ``fallback`` (17, 2) when the sequence has none; and the (N,) mask of filled frames."""
+    out = np.array(x_s, dtype=np.float32, copy=True)
+    missing = np.flatnonzero(~found)
+    for i in missing:
+        seq = np.arange(start[i], end[i])
+        have = seq[found[seq]]
+        out[i] = x_s[have[np.argmin(np.abs(have - i))]] if len(have) else fallback
+    return out, ~found
+
+
+def mean_training_pose(data_dir: str | Path) -> np.ndarray:
+    """The training split's mean true sparse 2D pose (17, 2) px: the input given where nothing was detected."""
+    manifest_stats = PoseDataset(data_dir, "train", fields=("x_s",), normalize=False, verify=False)
+    x = manifest_stats.arrays()["x_s"]
+    return x.reshape(-1, H36M.num_joints, 2).mean(axis=0).astype(np.float32)
