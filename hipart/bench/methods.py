@@ -22,7 +22,7 @@ from hipart.models.lifter import Lifter
 from hipart.runs import StageDir
 from hipart.training.baselines import BaselineContext, load_baseline, predict_frames, score_table
 from hipart.training.inputs import SplitFrames, split_frames
-from hipart.training.lifter import evaluate_lifter
+from hipart.training.lifter import lift
 
 HIPART = "HiPART (hier lifter)"
 SPARSE = "sparse lifter"
@@ -61,27 +61,37 @@ def lift_methods(bench: BenchRun) -> list[LiftMethod]:
     return out
 
 
-def evaluate_lifters(bench: BenchRun, methods: list[LiftMethod], frames: SplitFrames | None = None,
-                     device: torch.device = torch.device("cpu"), log: Callable[[str], None] = print
-                     ) -> dict[str, pd.DataFrame]:
-    """Per-action MPJPE / P-MPJPE (mm) of each present method on the test split, every method reading the same
-    observed sparse poses: ``frames`` (e.g. occluded) or the run's own test inputs."""
+def predict_lifters(bench: BenchRun, methods: list[LiftMethod], frames: SplitFrames | None = None,
+                    device: torch.device = torch.device("cpu"), log: Callable[[str], None] = print
+                    ) -> dict[str, torch.Tensor]:
+    """Each present method's 3D poses (N, 17, 3) root-relative mm, every method reading the same observed sparse
+    poses: ``frames`` (occluded test frames, another dataset's frames such as 3DPW's) or the run's own test
+    inputs. Temporal methods see each frame's sequence (``frames.start`` / ``frames.end``)."""
     ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run, device, {"test": frames} if frames else None, log)
-    tables: dict[str, pd.DataFrame] = {}
+    preds: dict[str, torch.Tensor] = {}
     for m in methods:
         if not m.present:
             continue
         if m.kind == "lifter":
             model, ckpt = Lifter.load(m.stage.checkpoint)
-            mode = ckpt["model_args"]["cfg"]["input"]
-            tables[m.label] = evaluate_lifter(model.to(device), ctx.lift_frames("test", mode))
+            preds[m.label] = lift(model.to(device), ctx.lift_frames("test", ckpt["model_args"]["cfg"]["input"]))
         else:
             method = get_method(m.kind)
             model, settings, _ = load_baseline(m.stage.checkpoint, m.kind)
-            data = method.data(ctx, settings, "test")
-            tables[m.label] = score_table("lift", predict_frames(method, model.to(device), settings, data, device),
-                                          data.frames)
-    return tables
+            preds[m.label] = predict_frames(method, model.to(device), settings, method.data(ctx, settings, "test"),
+                                            device)["X"]
+    return preds
+
+
+def evaluate_lifters(bench: BenchRun, methods: list[LiftMethod], frames: SplitFrames | None = None,
+                     device: torch.device = torch.device("cpu"), log: Callable[[str], None] = print
+                     ) -> dict[str, pd.DataFrame]:
+    """Per-action MPJPE / P-MPJPE (mm) of each present method (see :func:`predict_lifters`) on the test split."""
+    frames = frames if frames is not None else split_frames(bench.data_dir, "test", bench.cfg.keypoints, log=log)
+    truth = torch.from_numpy(frames.X_s - frames.X_s[:, :1])
+    action = torch.from_numpy(frames.action).long()
+    return {label: score_table("lift", {"X": X}, {"X": truth, "action": action})
+            for label, X in predict_lifters(bench, methods, frames, device, log).items()}
 
 
 def test_frames(bench: BenchRun, keypoints: str = "gt", log: Callable[[str], None] = print) -> SplitFrames:

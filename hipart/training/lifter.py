@@ -85,13 +85,19 @@ def lifter_inputs(mode: str, frames: SplitFrames, split: str, run: RunLayout | N
 
 
 @torch.no_grad()
-def evaluate_lifter(model: Lifter, data: LiftTensors, batch_size: int = 2048) -> pd.DataFrame:
-    """MPJPE and P-MPJPE (mm) per action on ``data`` plus their average over actions."""
+def lift(model: Lifter, data: LiftTensors, batch_size: int = 2048) -> torch.Tensor:
+    """The lifter's 3D poses (N, 17, 3) root-relative mm for ``data``'s inputs, in eval mode, on the CPU."""
     was = model.training
     model.eval()
     dev = next(model.parameters()).device
     preds = torch.cat([model(data.x[i:i + batch_size].to(dev)).cpu() for i in range(0, len(data), batch_size)])
     model.train(was)
+    return preds
+
+
+def evaluate_lifter(model: Lifter, data: LiftTensors, batch_size: int = 2048) -> pd.DataFrame:
+    """MPJPE and P-MPJPE (mm) per action on ``data`` plus their average over actions."""
+    preds = lift(model, data, batch_size)
     names = np.array(H36M_ACTIONS)[data.action]
     return per_action_table({"MPJPE": mpjpe(preds, data.X), "P-MPJPE": p_mpjpe(preds.double(), data.X.double())},
                             names)
