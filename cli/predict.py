@@ -12,17 +12,48 @@ from hipart.runs import DEMO_RUN
 @click.command("predict")
 @click.option("--run", type=click.Path(path_type=Path), default=DEMO_RUN, show_default=True,
               help="Run folder from 'hipart train all' (msst/, hiarm/, lifter_hier/).")
-@click.option("--input", "inp", type=click.Path(path_type=Path), required=True,
+@click.option("--input", "inp", type=click.Path(path_type=Path), default=None,
               help="Keypoints: .npy/.npz of (N, 17, 2) px, a .json {keypoints, image_size}, or VideoPose3D's 2D npz.")
+@click.option("--image", "images", type=click.Path(path_type=Path), multiple=True,
+              help="An image (or a folder of images); repeatable. The built-in detector finds the person.")
+@click.option("--video", type=click.Path(path_type=Path), default=None,
+              help="A video file; every frame is detected and lifted.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("preds.npz"), show_default=True,
-              help="Output .npz: x_s, x_d, x_f (px) and X (N, 17, 3) root-relative mm, per input group.")
+              help="Output .npz (or .json): x_s, x_d, x_f (px) and X (N, 17, 3) root-relative mm; for images and "
+                   "videos also detected, confidence, image_size (and file names). NaN where no person was found.")
 @click.option("--image-size", type=int, nargs=2, default=None, metavar="W H",
-              help="Image width and height in px (the lifter reads screen-normalized 2D).")
+              help="Keypoint input: image width and height in px (the lifter reads screen-normalized 2D).")
+@click.option("--adapter", type=click.Path(path_type=Path), default=None,
+              help="Joint adapter (.npz from 'hipart detect'). Default: the one fitted on the run's dataset.")
+@click.option("--figures", type=click.Path(path_type=Path), default=None,
+              help="Where the pictures go: a folder of PNGs for images (default <out>_figures/), an .mp4 for a "
+                   "video (default <out>.mp4).")
+@click.option("--no-figures", is_flag=True, help="Write the arrays only.")
 @click.option("--device", default="auto", show_default=True, help="auto (cuda when present), cpu, cuda or cuda:N.")
-def predict(run: Path, inp: Path, out: Path, image_size: tuple[int, int] | None, device: str) -> None:
-    """2D keypoints to hierarchical 2D (17/48/96 joints) and 3D poses with a trained run."""
-    from hipart.predict import predict_file
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def predict(run: Path, inp: Path | None, images: tuple[Path, ...], video: Path | None, out: Path,
+            image_size: tuple[int, int] | None, adapter: Path | None, figures: Path | None, no_figures: bool,
+            device: str, quiet: bool) -> None:
+    """2D keypoints, images or a video to hierarchical 2D (17/48/96 joints) and 3D poses with a trained run.
 
-    arrays = predict_file(run, inp, out, tuple(image_size) if image_size else None, device, log=click.echo)
-    frames = sum(len(v) for k, v in arrays.items() if k.endswith("X"))
-    click.echo(f"predicted {frames} poses -> {out}")
+    Images and videos need the images extra (pip install -e '.[images]') and a joint adapter: 'hipart data render'
+    and 'hipart detect' on the run's dataset fit one."""
+    from hipart.errors import HipartError
+    from hipart.predict import predict_file, predict_images, predict_video
+
+    if sum((inp is not None, bool(images), video is not None)) != 1:
+        raise HipartError("give exactly one of --input (keypoints), --image (images) or --video")
+    stem = out.with_suffix("")
+    if inp is not None:
+        arrays = predict_file(run, inp, out, tuple(image_size) if image_size else None, device, log=click.echo)
+        click.echo(f"predicted {sum(len(v) for k, v in arrays.items() if k.endswith('X'))} poses -> {out}")
+    elif images:
+        folder = None if no_figures else (figures or stem.with_name(f"{stem.name}_figures"))
+        arrays = predict_images(run, list(images), out, folder, adapter, device, not quiet, click.echo)
+        click.echo(f"predicted {int(arrays['detected'].sum())} of {len(arrays['detected'])} images -> {out}"
+                   + (f"; pictures in {folder}" if folder else ""))
+    else:
+        movie = None if no_figures else (figures or stem.with_suffix(".mp4"))
+        arrays = predict_video(run, video, out, movie, adapter, device, progress=not quiet, log=click.echo)
+        click.echo(f"predicted {int(arrays['detected'].sum())} of {len(arrays['detected'])} frames -> {out}"
+                   + (f"; picture video {movie}" if movie else ""))

@@ -64,6 +64,37 @@ def demo_figure(run: str | Path, data_dir: str | Path, path: str | Path, index: 
     return path
 
 
+def prediction_figure(image: np.ndarray, x_s: np.ndarray, x_d: np.ndarray, x_f: np.ndarray, X: np.ndarray,
+                      title: str = "") -> np.ndarray:
+    """One prediction drawn for a person to look at: the frame with the 17 / 48 / 96-joint 2D levels on it, beside
+    the 3D skeleton (root-relative, camera axes). (H, W, 3) uint8 RGB image in; the same kind of picture out. A
+    frame without a detection (NaN keypoints) is shown with "no person detected"."""
+    fig = plt.figure(figsize=(12, 6), dpi=100)
+    ax = fig.add_subplot(1, 2, 1)
+    ax.imshow(image)
+    found = bool(np.isfinite(x_s).all())
+    if found:
+        ax.scatter(*x_f.T, s=6, c="tab:orange", label=f"fine ({len(x_f)})")
+        ax.scatter(*x_d.T, s=14, marker="s", facecolors="none", edgecolors="lime", label=f"dense ({len(x_d)})")
+        for n, (a, b) in enumerate(H36M.bones):
+            ax.plot(*x_s[[a, b]].T, c="deepskyblue", lw=2, label=f"sparse ({len(x_s)})" if n == 0 else None)
+        ax.legend(fontsize=7, loc="lower right")
+    else:
+        ax.text(0.5, 0.5, "no person detected", transform=ax.transAxes, ha="center", color="red", fontsize=14)
+    ax.set_title(title, fontsize=9)
+    ax.set_axis_off()
+    ax3 = fig.add_subplot(1, 2, 2, projection="3d")
+    if found:
+        draw_skeletons_3d(ax3, [(X, "tab:orange", "HiPART 3D")])
+        ax3.legend(fontsize=7)
+    ax3.set_title("3D, root-relative (mm)", fontsize=9)
+    fig.tight_layout()
+    fig.canvas.draw()
+    picture = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return picture
+
+
 def draw_skeletons_3d(ax3, poses: list[tuple[np.ndarray, str, str]]) -> None:
     """Root-relative (17, 3) camera-space poses (x right, y down, z forward) as skeletons, depth into the page."""
     for pose, colour, label in poses:

@@ -30,7 +30,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise HipartError(f"{path}: cannot write there ({exc.strerror or exc}); choose another output path") from None
     os.close(fd)
     tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600 files; the result should obey the user's umask
+    os.chmod(tmp_path, 0o666 & ~umask())  # mkstemp makes 0600 files; the result should obey the user's umask
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -39,7 +39,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process's file-creation mask (the permissions new files must not get)."""
     mask = os.umask(0)  # reading the umask means setting it; put it back at once
     os.umask(mask)
     return mask

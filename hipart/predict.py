@@ -1,29 +1,47 @@
-"""``hipart predict``: 2D keypoints (17, Human3.6M order, pixels) -> hierarchical 2D (17/48/96) and 3D poses.
+"""``hipart predict``: 2D keypoints, images or a video -> hierarchical 2D (17/48/96 joints) and 3D poses.
 
-Inputs: an ``.npy``/``.npz`` of (N, 17, 2) (see :func:`hipart.densify.load_keypoints`), a ``.json`` holding
-``{"keypoints": [[[x, y] x 17] x N], "image_size": [w, h]}`` (or ``"intrinsics": {"width", "height", ...}``), or
-VideoPose3D's 2D archive (``positions_2d`` = {subject: {action: [camera arrays]}}), whose image sizes come from the
-packaged Human3.6M calibration. The lifter reads screen-normalized coordinates, so the image size matters; without
-one, 1000 x 1000 is assumed and said.
+Keypoint inputs: an ``.npy``/``.npz`` of (N, 17, 2) px (see :func:`hipart.densify.load_keypoints`), a ``.json``
+holding ``{"keypoints": [[[x, y] x 17] x N], "image_size": [w, h]}`` (or ``"intrinsics": {"width", "height",
+...}``), or VideoPose3D's 2D archive (``positions_2d`` = {subject: {action: [camera arrays]}}), whose image sizes
+come from the packaged Human3.6M calibration. The lifter reads screen-normalized coordinates, so the image size
+matters; without one, 1000 x 1000 is assumed and said.
+
+Image inputs (``--image``, ``--video``; the ``images`` extra): the built-in detector (BlazePose) finds the person,
+the joint adapter fitted on the run's rendered training images (``hipart detect --data DATASET``) maps its
+landmarks to the 17 Human3.6M joints, HiPART does the rest. A frame without a person is listed and its outputs are
+NaN: nothing is invented for it. Pictures: per image a PNG, per video an MP4, of the 17/48/96-joint 2D on the frame
+beside the 3D skeleton.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
+from PIL import Image
+from tqdm import tqdm
 
 from hipart.camera import load_h36m_cameras
 from hipart.data.videopose3d import load_positions_2d
 from hipart.densify import check_keypoints, load_keypoints
+from hipart.detect.adapter import JointAdapter
+from hipart.detect.blazepose import make_detector
+from hipart.detect.dataset import ADAPTER, detections_dir
 from hipart.errors import HipartError
-from hipart.io import atomic_path
+from hipart.figures import prediction_figure
+from hipart.io import atomic_path, umask, write_json_atomic
 from hipart.models.hipart import HiPART
+from hipart.render.store import import_cv2, iter_images, read_image
+from hipart.runs import RunLayout
 
 DEFAULT_SIZE = (1000, 1000)
+# Keypoints farther than this many image widths outside the image are not a pose the lifter can read: refused.
+MAX_OUTSIDE = 10.0
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def _json_keypoints(path: Path) -> tuple[np.ndarray, tuple[int, int] | None]:
@@ -65,8 +83,10 @@ def read_inputs(path: str | Path, image_size: tuple[int, int] | None, log: Calla
                 for action, per_cam in actions.items():
                     for c, x in enumerate(per_cam):
                         cam = cams.get(subject, (None,) * 4)[c]
-                        size = image_size or ((cam.width, cam.height) if cam is not None else DEFAULT_SIZE)
-                        groups[f"{subject}/{action}/{c}"] = (check_keypoints(x, path), size)
+                        size = check_image_size(image_size or ((cam.width, cam.height) if cam is not None
+                                                               else DEFAULT_SIZE), path)
+                        groups[f"{subject}/{action}/{c}"] = (check_in_image(check_keypoints(x, path), size, path),
+                                                             size)
             return groups
     if path.suffix == ".json":
         if not path.is_file():
@@ -79,7 +99,26 @@ def read_inputs(path: str | Path, image_size: tuple[int, int] | None, log: Calla
     if size is None:
         size = DEFAULT_SIZE
         log(f"no image size given: assuming {size[0]} x {size[1]} px (pass --image-size W H)")
-    return {"": (x, size)}
+    return {"": (check_in_image(x, size, path), check_image_size(size, path))}
+
+
+def check_image_size(size: tuple[int, int], where: str | Path) -> tuple[int, int]:
+    """(width, height) of positive whole pixels, or a one-line error."""
+    w, h = size
+    if not (w >= 1 and h >= 1):
+        raise HipartError(f"{where}: image size {w} x {h} px; give the width and height of the images the keypoints "
+                          "were found in (--image-size W H, both positive)")
+    return int(w), int(h)
+
+
+def check_in_image(x: np.ndarray, size: tuple[int, int], where: str | Path) -> np.ndarray:
+    """Keypoints that could belong to an image of ``size``; a one-line error for far-off values (e.g. 1e30)."""
+    w, h = check_image_size(size, where)
+    reach = MAX_OUTSIDE * max(w, h)
+    if (np.abs(x) > reach).any():
+        raise HipartError(f"{where}: keypoints reach {np.abs(x).max():.3g} px, more than {MAX_OUTSIDE:g} image "
+                          f"sizes outside a {w} x {h} image; are they pixels of that image?")
+    return x
 
 
 def predict_file(run: str | Path, inp: str | Path, out: str | Path, image_size: tuple[int, int] | None = None,
@@ -92,6 +131,202 @@ def predict_file(run: str | Path, inp: str | Path, out: str | Path, image_size: 
         prefix = f"{name}/" if name else ""
         arrays.update({f"{prefix}x_s": x_s, f"{prefix}x_d": pred["x_d"].cpu().numpy(),
                        f"{prefix}x_f": pred["x_f"].cpu().numpy(), f"{prefix}X": pred["X"].cpu().numpy()})
-    with atomic_path(out) as tmp:
-        np.savez(tmp, **arrays)
+    write_predictions(out, arrays)
     return arrays
+
+
+def write_predictions(out: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+    """``.npz`` (arrays) or ``.json`` (nested lists, NaN as null), chosen by ``out``'s suffix; written atomically."""
+    out = Path(out)
+    if out.suffix == ".json":
+        write_json_atomic(out, {k: _jsonable(np.asarray(v)) for k, v in arrays.items()})
+    elif out.suffix == ".npz":
+        with atomic_path(out) as tmp:
+            np.savez(tmp, **arrays)
+    else:
+        raise HipartError(f"{out}: write predictions to a .npz or a .json file")
+    return out
+
+
+def _jsonable(a: np.ndarray) -> object:
+    if a.dtype.kind == "f":
+        return np.where(np.isfinite(a), a, None).tolist()  # NaN (no detection) becomes null
+    return a.tolist()
+
+
+# ---------------------------------------------------------------- images and videos
+
+
+def run_adapter(run: str | Path, adapter: str | Path | None) -> JointAdapter:
+    """The joint adapter given, or the one fitted on the run's dataset (``hipart detect --data DATASET``)."""
+    if adapter is None:
+        data = RunLayout(run).recorded_data()
+        adapter = detections_dir(data) / ADAPTER
+        if not Path(adapter).is_file():
+            raise HipartError(f"{adapter}: no joint adapter for this run's dataset; fit one with 'hipart data render "
+                              f"--data {data} --split train' and 'hipart detect --data {data}', or pass --adapter")
+    return JointAdapter.load(adapter)
+
+
+def image_paths(paths: list[str | Path]) -> list[Path]:
+    """Image files, folders expanded to the images they hold (sorted); a one-line error when there are none."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found += sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise HipartError(f"{p}: no such image file or folder")
+    if not found:
+        raise HipartError(f"no images in {', '.join(map(str, paths))} (looked for {', '.join(IMAGE_SUFFIXES)})")
+    return found
+
+
+def _predict_frames(model: HiPART, detector: object, adapter: JointAdapter, images: list[np.ndarray]
+                    ) -> dict[str, np.ndarray]:
+    """Detect, adapt and run HiPART on same-size frames; outputs NaN where no person was detected."""
+    joints = adapter.apply(detector.detect(images))  # type: ignore[attr-defined]
+    n, size = len(images), (images[0].shape[1], images[0].shape[0])
+    out = {"x_s": joints.keypoints, "confidence": joints.confidence, "detected": joints.detected,
+           "x_d": np.full((n, model.msst.num_dense, 2), np.nan, np.float32),
+           "x_f": np.full((n, model.msst.num_fine, 2), np.nan, np.float32),
+           "X": np.full((n, joints.keypoints.shape[1], 3), np.nan, np.float32),
+           "image_size": np.tile(np.asarray(size, np.int32), (n, 1))}
+    found = joints.detected
+    if found.any():
+        pred = model(joints.keypoints[found], size)
+        for k in ("x_d", "x_f", "X"):
+            out[k][found] = pred[k].cpu().numpy()
+    return out
+
+
+def predict_images(run: str | Path, paths: list[str | Path], out: str | Path, figures: str | Path | None,
+                   adapter: str | Path | None = None, device: str = "auto", progress: bool = True,
+                   log: Callable[[str], None] = print) -> dict[str, np.ndarray]:
+    """Images -> detection -> HiPART; writes the arrays (``out``) and one PNG per image into ``figures``."""
+    files = image_paths(paths)
+    model, joint_adapter = HiPART.from_run(run, device), run_adapter(run, adapter)
+    detector = make_detector("blazepose")
+    parts = []
+    for path in tqdm(files, desc="predict", unit="img", disable=not progress, dynamic_ncols=True):
+        image = read_image(path)
+        pred = _predict_frames(model, detector, joint_adapter, [image])
+        parts.append(pred)
+        if figures is not None:
+            picture = prediction_figure(image, *(pred[k][0] for k in ("x_s", "x_d", "x_f", "X")), title=path.name)
+            _write_png(Path(figures) / f"{path.stem}.png", picture)
+    arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    arrays["image_file"] = np.asarray([str(p) for p in files])
+    missing = [str(p) for p, ok in zip(files, arrays["detected"]) if not ok]
+    if len(missing) == len(files):
+        raise HipartError(f"no person found in {'the image' if len(files) == 1 else f'any of the {len(files)} images'}"
+                          f" ({files[0]}{', ...' if len(files) > 1 else ''}); nothing written")
+    if missing:
+        log(f"no person found in {len(missing)} of {len(files)} image(s), their outputs are NaN: {', '.join(missing)}")
+    write_predictions(out, arrays)
+    return arrays
+
+
+def predict_video(run: str | Path, video: str | Path, out: str | Path, figure_video: str | Path | None,
+                  adapter: str | Path | None = None, device: str = "auto", batch: int = 32, progress: bool = True,
+                  log: Callable[[str], None] = print) -> dict[str, np.ndarray]:
+    """A video -> per frame detection and HiPART; writes the arrays and (``figure_video``) an MP4 of the pictures."""
+    video = Path(video)
+    if not video.is_file():
+        raise HipartError(f"{video}: no such video file")
+    cv2 = import_cv2()
+    capture = cv2.VideoCapture(str(video))
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    capture.release()
+    model, joint_adapter = HiPART.from_run(run, device), run_adapter(run, adapter)
+    detector = make_detector("blazepose")
+    parts: list[dict[str, np.ndarray]] = []
+    writer = _VideoWriter(figure_video, fps) if figure_video is not None else None
+    try:
+        with tqdm(total=total, desc="predict", unit="frame", disable=not progress, dynamic_ncols=True) as bar:
+            for frames in _batches(iter_images(video), batch):
+                pred = _predict_frames(model, detector, joint_adapter, frames)
+                parts.append(pred)
+                if writer is not None:
+                    for i, image in enumerate(frames):
+                        writer.write(prediction_figure(image, *(pred[k][i] for k in ("x_s", "x_d", "x_f", "X")),
+                                                       title=f"{video.name}, frame {sum(map(len, parts[:-1])) + i}"))
+                bar.update(len(frames))
+        if not parts:
+            raise HipartError(f"{video}: no frames could be read; check the file or re-encode it")
+        arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        missing = np.flatnonzero(~arrays["detected"])
+        if len(missing) == len(arrays["detected"]):
+            raise HipartError(f"{video}: no person found in any of its {len(missing)} frames; nothing written")
+        if len(missing):
+            log(f"no person found in {len(missing)} of {len(arrays['detected'])} frames (their outputs are NaN): "
+                f"{_ranges(missing)}")
+        write_predictions(out, arrays)
+        if writer is not None:
+            writer.finish()
+    finally:
+        if writer is not None:
+            writer.abandon()
+    return arrays
+
+
+def _batches(frames: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    batch: list[np.ndarray] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _ranges(index: np.ndarray) -> str:
+    """[3, 4, 5, 9] -> '3-5, 9'."""
+    runs, start = [], index[0]
+    for a, b in zip(index, list(index[1:]) + [None]):
+        if b is None or b != a + 1:
+            runs.append(f"{start}-{a}" if a != start else f"{a}")
+            start = b
+    return ", ".join(runs)
+
+
+def _write_png(path: Path, picture: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        Image.fromarray(picture).save(tmp, format="PNG")
+
+
+class _VideoWriter:
+    """An MP4 written to a temporary file beside its path and renamed only when complete."""
+
+    def __init__(self, path: str | Path, fps: float) -> None:
+        self.path, self.fps = Path(path), fps
+        self.tmp = self.path.with_name(f".{self.path.stem}.tmp{self.path.suffix or '.mp4'}")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HipartError(f"{self.path}: cannot write there ({exc.strerror}); choose another path") from None
+        self.cv2 = import_cv2()
+        self.writer = None
+
+    def write(self, picture: np.ndarray) -> None:
+        if self.writer is None:
+            h, w = picture.shape[:2]
+            self.writer = self.cv2.VideoWriter(str(self.tmp), self.cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+        self.writer.write(np.ascontiguousarray(picture[..., ::-1]))
+
+    def finish(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None
+            os.chmod(self.tmp, 0o666 & ~umask())
+            os.replace(self.tmp, self.path)
+
+    def abandon(self) -> None:
+        """Called always; after an error the temporary file is removed."""
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None
+        self.tmp.unlink(missing_ok=True)

@@ -129,6 +129,15 @@ class RunLayout:
     def results(self) -> Path:
         return self.root / RESULTS
 
+    def recorded_data(self) -> Path:
+        """The dataset the run's stages were trained on, as their summaries record it."""
+        for stage in (self.msst, self.lifter("sparse"), self.lifter("hier"), *self.baselines()):
+            if stage.summary.is_file():
+                data = stage.read_summary().get("data")
+                if data:
+                    return Path(data)
+        raise HipartError(f"{self.root}: no trained stage records its dataset; give it with --data")
+
     def require(self) -> "RunLayout":
         """This layout, or a one-line error when the folder is not a run."""
         if not self.config.is_file():

@@ -93,3 +93,20 @@ def baseline_run(pipeline_run, tiny_dataset, tmp_path_factory):
                                       str(run), "--quiet", "--with-baselines"])
     assert result.exit_code == 0, result.output
     return run
+
+
+@pytest.fixture(scope="session")
+def rendered_tiny(tiny_dataset):
+    """The tiny dataset with images of two sequences per split (train S1 Walking, test S9 Walking): 64 + 32 images.
+    Needs the images extra."""
+    pytest.importorskip("mediapipe")
+    pytest.importorskip("pyvista")
+    from hipart.render.dataset import render_dataset
+
+    out = tiny_dataset / "images"
+    if not (out / "manifest.json").is_file():
+        render_dataset(tiny_dataset, out, "train", subjects=["S1"], actions=["Walking"], progress=False,
+                       log=lambda m: None)
+        render_dataset(tiny_dataset, out, "test", subjects=["S9"], actions=["Walking"], progress=False,
+                       log=lambda m: None)
+    return tiny_dataset

@@ -40,19 +40,10 @@ class BenchRun:
     @classmethod
     def open(cls, run: str | Path, data_dir: str | Path | None = None) -> "BenchRun":
         layout = RunLayout(run).require()
-        data_dir = Path(data_dir) if data_dir is not None else cls._recorded_data(layout)
+        data_dir = Path(data_dir) if data_dir is not None else layout.recorded_data()
         if not (data_dir / MANIFEST).is_file():
             raise HipartError(f"{data_dir}: no dataset manifest; give the run's dataset with --data")
         return cls(layout, data_dir)
-
-    @staticmethod
-    def _recorded_data(layout: RunLayout) -> Path:
-        for stage in (layout.msst, layout.lifter("sparse"), *layout.baselines()):
-            if stage.summary.is_file():
-                data = stage.read_summary().get("data")
-                if data:
-                    return Path(data)
-        raise HipartError(f"{layout.root}: no trained stage records its dataset; give it with --data")
 
     @property
     def run(self) -> Path:
