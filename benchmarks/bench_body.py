@@ -13,10 +13,10 @@ import argparse
 import numpy as np
 import scipy.sparse
 import torch
+from _timing import median_time
 
 from hipart.body.anny_body import AnnyBody
 from hipart.body.lbs import axis_angle_to_matrix
-from _timing import median_time
 
 
 def main() -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from _timing import median_time
 
 from hipart.coarsen.hem import coarsen_exact, coarsen_pose2mesh, mesh_adjacency, vertex_areas
 from hipart.coarsen.hierarchy import build_hierarchy
 from hipart.coarsen.report import balance_statistics
 from hipart.coarsen.sources import default_source, load_mesh_source
 from hipart.coarsen.synthetic import grid_mesh
-from _timing import median_time
 
 
 def time_mesh(name: str, verts: np.ndarray, faces: np.ndarray, reg: np.ndarray | None,

@@ -18,11 +18,11 @@ import time
 
 import numpy as np
 import torch
+from _timing import median_time
 
 from hipart.config import load_config
 from hipart.data.build import build_dataset
 from hipart.data.prepare import make_source
-from _timing import median_time
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ preset with ``base: demo``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -24,94 +25,134 @@ from hipart.io import write_text_atomic
 PRESETS = ("tiny", "demo", "paper")
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The range a numeric setting must lie in (None: unbounded on that side); NaN and infinities never do."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low itself excluded
+    high_open: bool = False
+
+    def holds(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        return not (self.high is not None and (value > self.high or (self.high_open and value == self.high)))
+
+    def describe(self) -> str:
+        lo = None if self.low is None else f"{'>' if self.low_open else '>='} {self.low:g}"
+        hi = None if self.high is None else f"{'<' if self.high_open else '<='} {self.high:g}"
+        return " and ".join(x for x in (lo, hi) if x) or "finite"
+
+
+def setting(default: Any, low: float | None = None, high: float | None = None, *, low_open: bool = False,
+            high_open: bool = False, choices: tuple[str, ...] | None = None) -> Any:
+    """A config field with its allowed range (numbers) or choices (strings), checked by :func:`check_settings`."""
+    meta: dict[str, Any] = {}
+    if choices is not None:
+        meta["choices"] = choices
+    if low is not None or high is not None:
+        meta["bounds"] = Bounds(low, high, low_open, high_open)
+    factory = {"default_factory": lambda: default} if isinstance(default, (list, tuple, dict)) else {"default": default}
+    return field(metadata=meta, **factory)
+
+
+POSITIVE = {"low": 0, "low_open": True}  # > 0
+FRACTION = {"low": 0, "high": 1, "high_open": True}  # [0, 1): dropout
+
+
 @dataclass
 class CoarsenConfig:
-    levels: tuple[int, ...] = (96, 48)  # fine, dense joint counts, decreasing
-    compat: str = "exact"  # "exact" (our exact-count HEM) or "pose2mesh" (padded binary tree)
+    levels: tuple[int, ...] = setting((96, 48))  # fine, dense joint counts, decreasing
+    compat: str = setting("exact", choices=("exact", "pose2mesh"))  # exact-count HEM or the padded binary tree
     # "area" (clusters spread over the body surface), "vertices" (plain HEM, Pose2Mesh's) or "auto": area for the
     # embedded body, vertices for SMPL (hipart.coarsen.hierarchy.default_balance)
-    balance: str = "auto"
+    balance: str = setting("auto", choices=("auto", "area", "vertices"))
 
 
 @dataclass
 class DataConfig:
-    source: str = "default"  # "default" (embedded Anny body) or "pose2mesh"
+    source: str = setting("default", choices=("default", "pose2mesh"))  # embedded Anny body or a Pose2Mesh folder
     path: str = ""  # the Pose2Mesh data folder when source is "pose2mesh"
-    sparse_from: str = "joints"  # Pose2Mesh: X_s from the H36M 3D joints ("joints") or the SMPL regressor
-    train_stride: int = 5  # keep every n-th frame (Pose2Mesh's SMPL fits exist every 5th frame)
-    test_stride: int = 5
-    frames_per_action: int = 0  # synthetic data: frames per subject/action/subaction; 0 = source default
-    shard_size: int = 4096  # frames per shard on disk
+    # Pose2Mesh: X_s from the H36M 3D joints ("joints") or the SMPL regressor
+    sparse_from: str = setting("joints", choices=("joints", "regressor"))
+    train_stride: int = setting(5, 1)  # keep every n-th frame (Pose2Mesh's SMPL fits exist every 5th frame)
+    test_stride: int = setting(5, 1)
+    frames_per_action: int = setting(0, 0)  # synthetic data: frames per subject/action/subaction; 0 = 1000
+    shard_size: int = setting(4096, 4)  # frames per shard on disk (at least one per camera)
     distortion: bool = False  # project with lens distortion (Pose2Mesh projects without)
 
 
 @dataclass
 class MSSTConfig:
-    num_blocks: int = 4  # L1, MLP-Mixer blocks per encoder
-    dim: int = 128  # D1
-    tokens_per_part: int = 3  # r dense tokens per sparse token
+    num_blocks: int = setting(4, 1)  # L1, MLP-Mixer blocks per encoder
+    dim: int = setting(128, 1)  # D1
+    tokens_per_part: int = setting(3, 1)  # r dense tokens per sparse token
     part_masked: bool = True  # joint-axis projection reads only the part's joints
-    token_hidden: int = 64  # token-mixing MLP width (PCT's token_inter_dim); our choice where the paper is silent
-    channel_ratio: int = 2  # channel-mixing MLP width = channel_ratio * dim; our choice
-    decoder_blocks: int = 1  # mixer blocks in each decoder; our choice
-    dead_threshold: float = 1.0  # a code chosen fewer times than this between two checks is restarted
-    restart_every: int = 100  # iterations between dead-code checks
-    codebook_size_sparse: int = 1024
-    codebook_size_dense: int = 1024
-    ema_decay: float = 0.99
-    beta: float = 0.25  # commitment weight
-    lambda_local: float = 1.0
-    lambda_global: float = 0.3
-    tau: float = 0.07
-    batch_size: int = 128
-    epochs: int = 20
-    lr: float = 1e-3
-    weight_decay: float = 0.15
-    warmup_iters: int = 500
-    eval_frames: int = 20000  # test frames (evenly spaced) scored after every epoch; 0 = all
+    token_hidden: int = setting(64, 1)  # token-mixing MLP width (PCT's token_inter_dim); our choice
+    channel_ratio: int = setting(2, 1)  # channel-mixing MLP width = channel_ratio * dim; our choice
+    decoder_blocks: int = setting(1, 1)  # mixer blocks in each decoder; our choice
+    dead_threshold: float = setting(1.0, 0)  # a code chosen fewer times than this between two checks is restarted
+    restart_every: int = setting(100, 1)  # iterations between dead-code checks
+    codebook_size_sparse: int = setting(1024, 2)
+    codebook_size_dense: int = setting(1024, 2)
+    ema_decay: float = setting(0.99, 0, 1, low_open=True, high_open=True)
+    beta: float = setting(0.25, 0)  # commitment weight
+    lambda_local: float = setting(1.0, 0)
+    lambda_global: float = setting(0.3, 0)
+    tau: float = setting(0.07, **POSITIVE)
+    batch_size: int = setting(128, 2)  # InfoNCE needs negatives: at least two frames
+    epochs: int = setting(20, 1)
+    lr: float = setting(1e-3, **POSITIVE)
+    weight_decay: float = setting(0.15, 0)
+    warmup_iters: int = setting(500, 0)
+    eval_frames: int = setting(20000, 0)  # test frames (evenly spaced) scored after every epoch; 0 = all
 
 
 @dataclass
 class HiARMConfig:
-    num_blocks: int = 12  # L2, GCSAB blocks
-    dim: int = 128  # D2
-    heads: int = 8
-    dropout: float = 0.25
-    part_order: str = "center"  # "center" (center-to-periphery) or "raster"
-    cond_token_hidden: int = 64  # token-mixing width of the condition mixer; our choice
-    lambda_dense: float = 1.5
+    num_blocks: int = setting(12, 1)  # L2, GCSAB blocks
+    dim: int = setting(128, 1)  # D2
+    heads: int = setting(8, 1)
+    dropout: float = setting(0.25, **FRACTION)
+    part_order: str = setting("center", choices=("center", "raster"))  # center-to-periphery or joint index
+    cond_token_hidden: int = setting(64, 1)  # token-mixing width of the condition mixer; our choice
+    lambda_dense: float = setting(1.5, 0)
     occlusion_augment: bool = False
-    batch_size: int = 64
-    epochs: int = 50
-    lr: float = 5e-4
-    weight_decay: float = 0.03
-    eval_frames: int = 20000  # test frames (evenly spaced) tokenised for evaluation; 0 = all
-    eval_greedy_frames: int = 2000  # of those, frames decoded greedily after every epoch (all at the end)
+    batch_size: int = setting(64, 1)
+    epochs: int = setting(50, 1)
+    lr: float = setting(5e-4, **POSITIVE)
+    weight_decay: float = setting(0.03, 0)
+    eval_frames: int = setting(20000, 0)  # test frames (evenly spaced) tokenized for evaluation; 0 = all
+    eval_greedy_frames: int = setting(2000, 0)  # of those, decoded greedily after every epoch (all at the end); 0 = all
 
 
 @dataclass
 class LifterConfig:
-    input: str = "hier"  # "hier" (161 joints), "sparse" (17), "gt-hier" (ground-truth dense levels)
-    dim: int = 128  # not given in the paper: our choice
-    depth: int = 4  # our choice
-    heads: int = 8  # our choice
-    dropout: float = 0.1  # our choice
-    attention_dropout: float = 0.0  # our choice: keeps the fused attention kernel (see hipart.models.transformer)
-    batch_size: int = 256
-    epochs: int = 25
-    lr: float = 1e-3
-    lr_decay: float = 0.96
-    decay_every: int = 4  # epochs
+    # "hier" (x_s + HiPART's 48 + 96 joints), "sparse" (x_s only), "gt-hier" (the true dense levels: toy experiment)
+    input: str = setting("hier", choices=("hier", "sparse", "gt-hier"))
+    dim: int = setting(128, 1)  # not given in the paper: our choice
+    depth: int = setting(4, 1)  # our choice
+    heads: int = setting(8, 1)  # our choice
+    dropout: float = setting(0.1, **FRACTION)  # our choice
+    attention_dropout: float = setting(0.0, **FRACTION)  # keeps the fused attention kernel (hipart.models.transformer)
+    batch_size: int = setting(256, 1)
+    epochs: int = setting(25, 1)
+    lr: float = setting(1e-3, **POSITIVE)
+    lr_decay: float = setting(0.96, 0, 1, low_open=True)  # multiplies the learning rate every decay_every epochs
+    decay_every: int = setting(4, 1)  # epochs
 
 
 @dataclass
 class Config:
     name: str = "paper"
-    seed: int = 0
+    seed: int = setting(0, 0)
     device: str = "auto"
     # The observed sparse 2D pose every stage but MSST trains and is evaluated on: "gt" (the dataset's x_s rows) or
     # "detected" (a detector's keypoints on the rendered images: hipart data render + hipart detect)
-    keypoints: str = "gt"
+    keypoints: str = setting("gt", choices=("gt", "detected"))
     coarsen: CoarsenConfig = field(default_factory=CoarsenConfig)
     data: DataConfig = field(default_factory=DataConfig)
     msst: MSSTConfig = field(default_factory=MSSTConfig)
@@ -177,35 +218,39 @@ def _apply(target: Any, values: dict[str, Any], prefix: str = "") -> None:
             setattr(target, key, _coerce(value, hints[key], where))
 
 
+def check_settings(obj: Any, prefix: str) -> None:
+    """Every field of a settings dataclass within its declared range or choices (see :func:`setting`); the error
+    names the key and what it must be."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        where = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            check_settings(value, f"{where}.")
+        elif "choices" in f.metadata and value not in f.metadata["choices"]:
+            raise HipartError(f"config key '{where}' is '{value}'; choose one of {', '.join(f.metadata['choices'])}")
+        elif "bounds" in f.metadata and not f.metadata["bounds"].holds(float(value)):
+            raise HipartError(f"config key '{where}' must be {f.metadata['bounds'].describe()}, got {value!r}")
+
+
+def settings_from(cls: type, values: dict[str, Any], prefix: str) -> Any:
+    """A settings dataclass from a mapping (e.g. a YAML section or command-line options): unknown keys, wrong types
+    and values out of range are errors naming the key."""
+    obj = cls()
+    _apply(obj, values, prefix)
+    check_settings(obj, prefix)
+    return obj
+
+
 def _validate(cfg: Config) -> None:
+    check_settings(cfg, "")
     levels = cfg.coarsen.levels
     if not levels or any(b >= a for a, b in zip(levels, levels[1:])) or min(levels) < 1:
-        raise HipartError(f"coarsen.levels must be positive and strictly decreasing, got {list(levels)}")
-    choices = {
-        "coarsen.compat": (cfg.coarsen.compat, ("exact", "pose2mesh")),
-        "coarsen.balance": (cfg.coarsen.balance, ("auto", "area", "vertices")),
-        "data.source": (cfg.data.source, ("default", "pose2mesh")),
-        "data.sparse_from": (cfg.data.sparse_from, ("joints", "regressor")),
-        "hiarm.part_order": (cfg.hiarm.part_order, ("center", "raster")),
-        "lifter.input": (cfg.lifter.input, ("hier", "sparse", "gt-hier")),
-        "keypoints": (cfg.keypoints, ("gt", "detected")),
-    }
-    for key, (value, allowed) in choices.items():
-        if value not in allowed:
-            raise HipartError(f"config key '{key}' is '{value}'; choose one of {', '.join(allowed)}")
-    for key in ("train_stride", "test_stride", "shard_size"):
-        if getattr(cfg.data, key) < 1:
-            raise HipartError(f"config key 'data.{key}' must be >= 1, got {getattr(cfg.data, key)}")
-    if cfg.data.frames_per_action < 0 or cfg.data.frames_per_action == 1:
-        raise HipartError(f"config key 'data.frames_per_action' must be 0 (source default) or >= 2, "
-                          f"got {cfg.data.frames_per_action}")
+        raise HipartError(f"config key 'coarsen.levels' must be positive and strictly decreasing, got {list(levels)}")
+    if cfg.data.frames_per_action == 1:
+        raise HipartError("config key 'data.frames_per_action' must be 0 (the source's all: 1000 frames for the "
+                          "default capture) or >= 2, got 1")
     if cfg.data.source == "pose2mesh" and not cfg.data.path:
         raise HipartError("config: data.source is pose2mesh but data.path (the Pose2Mesh data folder) is empty")
-    for section in (cfg.msst, cfg.hiarm, cfg.lifter):
-        for f in dataclasses.fields(section):
-            value = getattr(section, f.name)
-            if f.name in ("batch_size", "epochs", "dim", "num_blocks", "depth", "heads") and value < 1:
-                raise HipartError(f"config key '{type(section).__name__}.{f.name}' must be >= 1, got {value}")
     for name, section in (("hiarm", cfg.hiarm), ("lifter", cfg.lifter)):
         if section.dim % section.heads:
             raise HipartError(f"config: {name}.dim ({section.dim}) must be divisible by {name}.heads ({section.heads})")

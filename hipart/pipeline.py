@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from hipart.checkpoints import dict_differences, stage_state
 from hipart.config import Config, load_config
 from hipart.data.build import MANIFEST, build_dataset
 from hipart.data.dataset import load_manifest
@@ -31,7 +32,6 @@ from hipart.models.baselines import Method, checkpoint_kind, method_settings, re
 from hipart.models.hiarm import KIND as HIARM_KIND
 from hipart.models.lifter import KIND as LIFTER_KIND
 from hipart.models.msst import KIND as MSST_KIND
-from hipart.checkpoints import dict_differences, stage_state
 from hipart.runs import DEMO_RUN, LIFTER_INPUTS, RunLayout, StageDir
 from hipart.training.baselines import train_baseline
 from hipart.training.hiarm import train_hiarm

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from hipart.bench.ablation import complexity, parse_setting, setting_config, settings
 from hipart.bench.codebook import cosine_matrix, perplexity
 from hipart.bench.common import BenchRun, markdown
-from hipart.occlusion import OcclusionModel
 from hipart.bench.occlusion import occluded_inputs, settings_from
 from hipart.errors import HipartError
+from hipart.occlusion import OcclusionModel
 from hipart_cli.main import cli
 
 

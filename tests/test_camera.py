@@ -2,8 +2,19 @@ import numpy as np
 import pytest
 import torch
 
-from hipart.camera import (Camera, camera_to_world, image_coordinates, load_h36m_cameras, normalize_screen_coordinates,
-                           project_distorted, project_pinhole, qinverse, qrot, quat_to_matrix, world_to_camera)
+from hipart.camera import (
+    Camera,
+    camera_to_world,
+    image_coordinates,
+    load_h36m_cameras,
+    normalize_screen_coordinates,
+    project_distorted,
+    project_pinhole,
+    qinverse,
+    qrot,
+    quat_to_matrix,
+    world_to_camera,
+)
 from hipart.errors import HipartError
 
 

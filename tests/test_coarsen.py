@@ -7,11 +7,18 @@ import pytest
 import scipy.sparse
 import trimesh
 from click.testing import CliRunner
+from formats import make_smpl_arrays, write_smpl_pickle
 from scipy.sparse.csgraph import connected_components
 
-from formats import make_smpl_arrays, write_smpl_pickle
-from hipart.coarsen.hem import (binary_tree_perm, coarsen_exact, coarsen_pose2mesh, contract, hem_matching,
-                                mesh_adjacency, vertex_areas)
+from hipart.coarsen.hem import (
+    binary_tree_perm,
+    coarsen_exact,
+    coarsen_pose2mesh,
+    contract,
+    hem_matching,
+    mesh_adjacency,
+    vertex_areas,
+)
 from hipart.coarsen.hierarchy import Hierarchy, build_hierarchy, default_balance
 from hipart.coarsen.report import balance_statistics, parts_table
 from hipart.coarsen.synthetic import grid_mesh

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-
 from conftest import tiny_source
 from formats import make_smpl_arrays, write_pose2mesh_annotations, write_smpl_pickle
+
 from hipart.coarsen.hierarchy import build_hierarchy
 from hipart.config import load_config
 from hipart.data import build as build_mod
 from hipart.data.build import build_dataset
 from hipart.data.dataset import PoseDataset, load_manifest
-from hipart.io import file_sha256
 from hipart.data.sources import Pose2MeshSource, SyntheticSource
 from hipart.errors import HipartError
+from hipart.io import file_sha256
 from hipart_cli.main import cli
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from formats import write_videopose3d
+
 from hipart.data.videopose3d import paired_detections
 from hipart.errors import HipartError
 from hipart.occlusion import OcclusionModel, calibrate_error_scale, crop_occlusion, mask_occlusion, person_boxes

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
-
 from formats import write_videopose3d
+
 from hipart.config import load_config
 from hipart.models.lifter import Lifter
 from hipart_cli.main import cli

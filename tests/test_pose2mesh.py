@@ -3,11 +3,11 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from formats import make_smpl_arrays, write_pose2mesh_annotations, write_smpl_pickle
+
 from hipart.body.smpl import SMPL
-from hipart.data.pose2mesh import Pose2MeshH36M, camera_space_mesh
 from hipart.body.smpl_model import load_smpl_model
+from hipart.data.pose2mesh import Pose2MeshH36M, camera_space_mesh
 from hipart.errors import HipartError
 
 

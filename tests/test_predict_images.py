@@ -13,6 +13,7 @@ pytest.importorskip("mediapipe")
 pytest.importorskip("pyvista")
 
 from PIL import Image  # noqa: E402
+from test_hipart_model import pinned_run  # noqa: E402
 
 from hipart.data.dataset import PoseDataset  # noqa: E402
 from hipart.detect.dataset import ADAPTER, detect_dataset  # noqa: E402
@@ -20,7 +21,6 @@ from hipart.models.hipart import HiPART  # noqa: E402
 from hipart.render.dataset import ImageSet  # noqa: E402
 from hipart.render.store import iter_images, write_images  # noqa: E402
 from hipart_cli.main import cli  # noqa: E402
-from test_hipart_model import pinned_run  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ pytest.importorskip("pyvista")
 from PIL import Image, ImageDraw  # noqa: E402
 
 from hipart.data.dataset import PoseDataset, load_manifest  # noqa: E402
-from hipart.io import file_sha256  # noqa: E402
 from hipart.errors import HipartError  # noqa: E402
+from hipart.io import file_sha256  # noqa: E402
 from hipart.render.dataset import ImageSet, plan_units, render_dataset  # noqa: E402
 from hipart.render.frames import dataset_capture  # noqa: E402
 from hipart.render.jobs import Shard, parse_shard  # noqa: E402

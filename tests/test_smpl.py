@@ -4,8 +4,8 @@ import pickle
 import numpy as np
 import pytest
 import torch
-
 from formats import L_ELBOW, L_HAND, L_WRIST, UnsafeReduce, make_smpl_arrays, write_smpl_pickle
+
 from hipart.body.smpl import SMPL
 from hipart.body.smpl_model import find_smpl_model, load_joint_regressor, load_smpl_model
 from hipart.errors import HipartError

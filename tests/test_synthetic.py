@@ -6,9 +6,18 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from hipart.body.motion import (
+    DOFS,
+    LIMITS,
+    PELVIS_TURN,
+    STANDING_ACTIONS,
+    THORAX_TURN,
+    WALKING_ACTIONS,
+    Style,
+    generate_motion,
+    motion_seed,
+)
 from hipart.camera import world_to_camera
-from hipart.body.motion import (DOFS, LIMITS, PELVIS_TURN, STANDING_ACTIONS, THORAX_TURN, WALKING_ACTIONS,
-                                Style, generate_motion, motion_seed)
 from hipart.data.preview import limb_stripes
 from hipart.data.synthetic import DEFAULT_FRAMES, SUBACTIONS, SUBJECT_SEX, synthetic_subjects
 from hipart.errors import HipartError

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from formats import UnsafeReduce, make_3dpw_sequence, write_3dpw_sequence, write_videopose3d
+
 from hipart.data.pw3d import iter_3dpw, load_3dpw_sequence
 from hipart.data.videopose3d import load_positions_2d, load_positions_3d
 from hipart.errors import HipartError

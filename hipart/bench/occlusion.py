@@ -19,8 +19,8 @@ import torch
 from hipart.bench import reference
 from hipart.bench.common import BenchRun, Results
 from hipart.bench.methods import evaluate_lifters, lift_methods, test_frames
-from hipart.occlusion import OcclusionModel
 from hipart.errors import HipartError
+from hipart.occlusion import OcclusionModel
 
 MASK_SWEEP = (0.2, 0.4, 0.6, 0.8)
 CROP_SWEEP = (0.0, 0.1, 0.2, 0.3, 0.4)

@@ -14,8 +14,8 @@ from hipart.body.base import SkinnedBody, SkinnedRows
 from hipart.body.lbs import axis_angle_to_matrix, kinematic_chain, lbs, pose_features
 from hipart.body.smpl_model import NUM_JOINTS, SMPLModelData
 from hipart.errors import HipartError
-from hipart.units import MM_PER_METRE
 from hipart.skeleton import H36M
+from hipart.units import MM_PER_METRE
 
 
 @dataclass

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
-from hipart.pickles import load_pickle
 from hipart.errors import HipartError
+from hipart.pickles import load_pickle
 from hipart.skeleton import H36M
 
 NUM_JOINTS = 24

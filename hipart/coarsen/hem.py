@@ -33,7 +33,6 @@ from scipy.sparse.csgraph import connected_components
 
 from hipart.errors import HipartError
 
-
 AREA_CAP_GROWTH = 2.0  # the area balance's merged-area cap grows by this factor per round
 
 

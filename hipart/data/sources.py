@@ -25,7 +25,7 @@ from hipart.camera import Camera
 from hipart.coarsen.hierarchy import Hierarchy
 from hipart.coarsen.sources import pose2mesh_model
 from hipart.config import DataConfig
-from hipart.data.levels import LEVELS, pooling_matrix, split_levels, level_sizes
+from hipart.data.levels import LEVELS, level_sizes, pooling_matrix, split_levels
 from hipart.data.pose2mesh import Pose2MeshH36M
 from hipart.data.synthetic import DEFAULT_FRAMES, SUBACTIONS, SUBJECTS, SyntheticH36M, synthetic_subjects
 from hipart.errors import HipartError

@@ -17,8 +17,8 @@ import torch
 from hipart.body.anny_body import AnnyBody
 from hipart.body.anny_rig import AnnyRig
 from hipart.body.base import SkinnedRows
-from hipart.camera import Camera, capture_centre, load_h36m_cameras
 from hipart.body.motion import FPS, Motion, Style, generate_motion, motion_seed
+from hipart.camera import Camera, capture_centre, load_h36m_cameras
 from hipart.errors import HipartError
 from hipart.skeleton import H36M_ACTIONS, TEST_SUBJECTS, TRAIN_SUBJECTS
 

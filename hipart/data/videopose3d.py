@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from hipart.pickles import load_npz_entry
 from hipart.errors import HipartError
+from hipart.pickles import load_npz_entry
 from hipart.skeleton import H36M, H36M_FROM_32
 from hipart.units import MM_PER_METRE
 

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from hipart.checkpoints import load_model
 from hipart.config import LifterConfig
 from hipart.models.transformer import Block
-from hipart.checkpoints import load_model
 from hipart.skeleton import H36M
 from hipart.units import MM_PER_METRE
 

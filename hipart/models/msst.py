@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hipart.checkpoints import load_model
 from hipart.config import MSSTConfig
 from hipart.models.mixer import TokenDecoder, TokenEncoder
 from hipart.models.quantizer import EMAQuantizer
-from hipart.checkpoints import load_model
 from hipart.skeleton import H36M, H36M_ACTIONS
 
 KIND = "msst"  # checkpoint kind

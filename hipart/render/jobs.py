@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence, TypeVar
 
-from hipart.io import file_sha256
 from hipart.errors import HipartError
-from hipart.io import write_json_atomic
+from hipart.io import file_sha256, write_json_atomic
 
 T = TypeVar("T")
 

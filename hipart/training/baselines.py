@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from hipart import __version__
+from hipart.checkpoints import load_model
 from hipart.config import Config
 from hipart.data.build import MANIFEST
 from hipart.data.dataset import PoseDataset
@@ -30,13 +31,12 @@ from hipart.metrics import mpjpe, p_mpjpe, per_action_table
 from hipart.models.baselines import Method, SplitData, checkpoint_kind, get_method, method_settings
 from hipart.models.complexity import count_params_flops
 from hipart.models.msst import MSST
-from hipart.checkpoints import load_model
 from hipart.runs import RunLayout, StageDir
 from hipart.skeleton import H36M_ACTIONS
 from hipart.training.engine import Runtime, Stage, fit, provenance, resume_state, run_stage, seed_all, warmup_cosine
 from hipart.training.hiarm import cached_tokens
-from hipart.training.lifter import LiftTensors, lifter_inputs
 from hipart.training.inputs import SplitFrames, split_frames
+from hipart.training.lifter import LiftTensors, lifter_inputs
 from hipart.training.msst import PoseTensors, pose_tensors
 
 

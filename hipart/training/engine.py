@@ -20,10 +20,10 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from hipart.checkpoints import check_fresh, load_checkpoint, save_checkpoint
 from hipart.device import pick_device
 from hipart.errors import HipartError
 from hipart.io import atomic_path, file_sha256
-from hipart.checkpoints import check_fresh, load_checkpoint, save_checkpoint
 from hipart.runs import StageDir
 
 

@@ -23,8 +23,8 @@ from hipart.io import write_json_atomic
 from hipart.models.complexity import count_params_flops
 from hipart.models.msst import KIND, MSST, PoseNormalizer, msst_loss
 from hipart.runs import StageDir
-from hipart.training.inputs import SplitFrames, split_frames
 from hipart.training.engine import Runtime, Stage, fit, provenance, resume_state, run_stage, seed_all, warmup_cosine
+from hipart.training.inputs import SplitFrames, split_frames
 
 
 @dataclass

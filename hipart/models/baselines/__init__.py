@@ -4,9 +4,18 @@ Importing this package registers every method in :data:`METHODS`; adding a metho
 import below.
 """
 
-from hipart.models.baselines.registry import (METHODS, Context, Method, SplitData, checkpoint_kind, get_method,
-                                              method_settings, register, registered)
 from hipart.models.baselines import densify_gcn, densify_oneshot, diffpose, mixste  # noqa: E402  (registers)
+from hipart.models.baselines.registry import (
+                                              METHODS,
+                                              Context,
+                                              Method,
+                                              SplitData,
+                                              checkpoint_kind,
+                                              get_method,
+                                              method_settings,
+                                              register,
+                                              registered,
+)
 
 __all__ = ["METHODS", "Context", "Method", "SplitData", "checkpoint_kind", "get_method", "method_settings",
            "register", "registered",

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hipart.config import FRACTION, POSITIVE, setting
 from hipart.models.baselines.graph import SemGraphConv, skeleton_adjacency
 from hipart.models.baselines.registry import Method, SplitData, Tensors, register
 from hipart.models.msst import PoseNormalizer
@@ -19,13 +20,13 @@ from hipart.models.msst import PoseNormalizer
 
 @dataclass
 class GCNDensifierSettings:
-    hidden: int = 128
-    layers: int = 4  # residual graph blocks on the sparse skeleton
-    dropout: float = 0.1
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 256
-    epochs: int = 25
+    hidden: int = setting(128, 1)
+    layers: int = setting(4, 1)  # residual graph blocks on the sparse skeleton
+    dropout: float = setting(0.1, **FRACTION)
+    lr: float = setting(1e-3, **POSITIVE)
+    weight_decay: float = setting(0.0, 0)
+    batch_size: int = setting(256, 1)
+    epochs: int = setting(25, 1)
 
 
 class GraphBlock(nn.Module):

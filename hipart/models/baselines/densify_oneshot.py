@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hipart.config import FRACTION, POSITIVE, setting
 from hipart.models.baselines.densify_gcn import densify_data
 from hipart.models.baselines.registry import Method, SplitData, Tensors, register
 from hipart.models.mixer import MixerBlock
@@ -24,14 +25,14 @@ from hipart.skeleton import H36M
 
 @dataclass
 class OneShotSettings:
-    dim: int = 128
-    blocks: int = 4
-    dropout: float = 0.1
-    dense_weight: float = 1.5
-    lr: float = 1e-3
-    weight_decay: float = 0.03
-    batch_size: int = 256
-    epochs: int = 25
+    dim: int = setting(128, 1)
+    blocks: int = setting(4, 1)
+    dropout: float = setting(0.1, **FRACTION)
+    dense_weight: float = setting(1.5, 0)
+    lr: float = setting(1e-3, **POSITIVE)
+    weight_decay: float = setting(0.03, 0)
+    batch_size: int = setting(256, 1)
+    epochs: int = setting(25, 1)
 
 
 class OneShotClassifier(nn.Module):

@@ -19,32 +19,32 @@ from typing import Any
 import torch
 from torch import nn
 
+from hipart.config import FRACTION, POSITIVE, setting
 from hipart.models.baselines.graph import GraphNet
 from hipart.models.baselines.registry import Method, SplitData, Tensors, register
-from hipart.units import MM_PER_METRE
 from hipart.skeleton import H36M
-
+from hipart.units import MM_PER_METRE
 
 
 @dataclass
 class DiffPoseSettings:
-    hidden: int = 96
-    layers: int = 5
-    heads: int = 4
-    dropout: float = 0.25
-    context_hidden: int = 96  # the context estimator (DiffPose's pre-trained GCN), trained jointly here
-    context_layers: int = 3
-    timesteps: int = 51
-    beta_start: float = 1e-4
-    beta_end: float = 1e-3
-    sample_steps: int = 2  # DDIM steps at test time
-    sample_from: int = 24  # the timestep sampling starts from
-    hypotheses: int = 1
-    seed: int = 0  # sampling noise: fixed seed, so inference is deterministic
-    lr: float = 1e-3  # our choice
-    weight_decay: float = 0.0
-    batch_size: int = 1024
-    epochs: int = 25  # our choice (the lifter's schedule)
+    hidden: int = setting(96, 1)
+    layers: int = setting(5, 1)
+    heads: int = setting(4, 1)
+    dropout: float = setting(0.25, **FRACTION)
+    context_hidden: int = setting(96, 1)  # the context estimator (DiffPose's pre-trained GCN), trained jointly here
+    context_layers: int = setting(3, 1)
+    timesteps: int = setting(51, 2)
+    beta_start: float = setting(1e-4, 0, 1, low_open=True, high_open=True)
+    beta_end: float = setting(1e-3, 0, 1, low_open=True, high_open=True)
+    sample_steps: int = setting(2, 1)  # DDIM steps at test time
+    sample_from: int = setting(24, 1)  # the timestep sampling starts from
+    hypotheses: int = setting(1, 1)
+    seed: int = setting(0, 0)  # sampling noise: fixed seed, so inference is deterministic
+    lr: float = setting(1e-3, **POSITIVE)  # our choice
+    weight_decay: float = setting(0.0, 0)
+    batch_size: int = setting(1024, 1)
+    epochs: int = setting(25, 1)  # our choice (the lifter's schedule)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:

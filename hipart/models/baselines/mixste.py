@@ -19,26 +19,27 @@ import numpy as np
 import torch
 from torch import nn
 
+from hipart.config import FRACTION, POSITIVE, setting
 from hipart.models.baselines.registry import Method, SplitData, Tensors, register
 from hipart.models.transformer import Block
-from hipart.units import MM_PER_METRE
 from hipart.skeleton import H36M
+from hipart.units import MM_PER_METRE
 
 
 @dataclass
 class MixSTESettings:
-    frames: int = 243
-    input: str = "sparse"  # sparse (17 joints) or hier (161 joints per frame from HiARM + MSST)
-    dim: int = 512
-    depth: int = 8
-    heads: int = 8
-    dropout: float = 0.1
-    velocity_weight: float = 2.0
-    lr: float = 4e-4  # our choice
-    weight_decay: float = 0.0
-    batch_size: int = 16  # windows per batch
-    train_stride: int = 0  # frames between training windows; 0 = f (no overlap)
-    epochs: int = 25  # our choice
+    frames: int = setting(243, 1)
+    input: str = setting("sparse", choices=("sparse", "hier"))  # sparse (17 joints) or hier (161 joints per frame from HiARM + MSST)
+    dim: int = setting(512, 1)
+    depth: int = setting(8, 1)
+    heads: int = setting(8, 1)
+    dropout: float = setting(0.1, **FRACTION)
+    velocity_weight: float = setting(2.0, 0)
+    lr: float = setting(4e-4, **POSITIVE)  # our choice
+    weight_decay: float = setting(0.0, 0)
+    batch_size: int = setting(16, 1)  # windows per batch
+    train_stride: int = setting(0, 0)  # frames between training windows; 0 = f (no overlap)
+    epochs: int = setting(25, 1)  # our choice
 
 
 class MixSTE(nn.Module):

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hipart.config import Config
+from hipart.config import Config, settings_from
 from hipart.errors import HipartError
 
 Tensors = dict[str, torch.Tensor]
@@ -111,4 +111,4 @@ def method_settings(cfg: Config, name: str, **overrides: Any) -> Any:
     unknown = sorted(set(values) - known)
     if unknown:
         raise HipartError(f"baselines.{name}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return method.config(**values)
+    return settings_from(method.config, values, f"baselines.{name}.")
