@@ -110,3 +110,22 @@ def rendered_tiny(tiny_dataset):
         render_dataset(tiny_dataset, out, "test", subjects=["S9"], actions=["Walking"], progress=False,
                        log=lambda m: None)
     return tiny_dataset
+
+
+@pytest.fixture()
+def pose2mesh_folder(tmp_path):
+    """A Pose2Mesh data folder in the published layout: Human36M annotations of S1 and S9 (2 actions x 2
+    subactions x 12 frames, SMPL fits every 5th), a 240-vertex SMPL pickle with chumpy objects and an H36M regressor."""
+    import numpy as np
+
+    from formats import make_smpl_arrays, write_pose2mesh_annotations, write_smpl_pickle
+
+    root = tmp_path / "pose2mesh"
+    write_pose2mesh_annotations(root / "data" / "Human36M" / "annotations", num_frames=12)
+    arrays = make_smpl_arrays()
+    (root / "smpl").mkdir()
+    write_smpl_pickle(root / "smpl" / "SMPL_NEUTRAL.pkl", arrays)
+    rng = np.random.default_rng(3)
+    reg = rng.uniform(size=(17, 240)) * (rng.uniform(size=(17, 240)) < 0.1)
+    np.save(root / "data" / "J_regressor_h36m_correct.npy", reg / reg.sum(1, keepdims=True))
+    return root

@@ -9,7 +9,6 @@ import pytest
 import torch
 from click.testing import CliRunner
 from conftest import tiny_source
-from formats import make_smpl_arrays, write_pose2mesh_annotations, write_smpl_pickle
 
 from hipart.coarsen.hierarchy import build_hierarchy
 from hipart.config import load_config
@@ -44,19 +43,6 @@ def test_fast_path_equals_full_mesh_on_anny(anny_hierarchy, capture):
     np.testing.assert_allclose(fast[:, 65:], anny_hierarchy.pool(verts)[0], atol=1e-4)
     # Far fewer (row, bone) pairs to skin than the mesh has.
     assert source._folded("S9").num_pairs < 1500 < 30000 < capture.body.skinning().num_pairs
-
-
-@pytest.fixture()
-def pose2mesh_folder(tmp_path):
-    root = tmp_path / "pose2mesh"
-    write_pose2mesh_annotations(root / "data" / "Human36M" / "annotations", num_frames=12)
-    arrays = make_smpl_arrays()
-    (root / "smpl").mkdir()
-    write_smpl_pickle(root / "smpl" / "SMPL_NEUTRAL.pkl", arrays)
-    rng = np.random.default_rng(3)
-    reg = rng.uniform(size=(17, 240)) * (rng.uniform(size=(17, 240)) < 0.1)
-    np.save(root / "data" / "J_regressor_h36m_correct.npy", reg / reg.sum(1, keepdims=True))
-    return root
 
 
 def pose2mesh_source(folder, **data):
