@@ -48,7 +48,8 @@ def preview(out: Path, subject: str, camera: int, frames_per_action: int, action
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Dataset folder. Default: data/<source>-<config name>, e.g. data/default-paper.")
 @click.option("--frames-per-action", type=int, default=None,
-              help="Embedded capture: frames generated per subject/action/subaction at 50 fps (paper preset 1000).")
+              help="Embedded capture: frames generated per subject/action/subaction at 50 fps; 0 means the whole "
+                   "take, 1000 frames (the paper preset's setting; the demo preset uses 400).")
 @click.option("--train-stride", type=int, default=None, help="Keep every n-th frame of the training subjects.")
 @click.option("--test-stride", type=int, default=None, help="Keep every n-th frame of the test subjects.")
 @click.option("--shard-size", type=int, default=None, help="At most this many frames per shard file.")

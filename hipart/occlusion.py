@@ -66,6 +66,11 @@ def crop_occlusion(x: np.ndarray, ratio: float, rng: np.random.Generator, sides:
 class OcclusionModel:
     error_scale: float = 0.1  # std of an occluded joint's displacement, in box diagonals
 
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.error_scale) and self.error_scale > 0):
+            raise HipartError(f"error scale {self.error_scale}: the std of a hidden joint's displacement must be a "
+                              "positive number of box diagonals (e.g. 0.1)")
+
     def corrupt(self, x: np.ndarray, hidden: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Displace the hidden joints like a detector guessing them."""
         box = person_boxes(x)

@@ -187,6 +187,9 @@ def test_resume_after_a_crash_gives_the_same_bytes(tmp_path, tiny_dataset, anny_
 def test_resume_refuses_other_settings(tmp_path, anny_hierarchy, tiny_capture, monkeypatch):
     out = tmp_path / "ds"
     crash_build(tiny_source(anny_hierarchy, tiny_capture), out, monkeypatch, at_shard=1)
+    assert not out.exists()  # a build that dies before its first shard leaves nothing behind
+    crash_build(tiny_source(anny_hierarchy, tiny_capture), out, monkeypatch, at_shard=3)
+    assert len(list(out.glob("*/*.npz"))) == 2 and (out / "build.json").is_file()
     with pytest.raises(HipartError, match="unfinished build with other settings \\(data.train_stride\\)"):
         build_quietly(tiny_source(anny_hierarchy, tiny_capture, train_stride=2), out)
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from hipart.errors import HipartError
 from hipart.io import write_text_atomic
+from hipart.runs import read_json
 
 ORDER = ("occlusion", "speed", "ablation", "densify", "codebook", "qualitative")
 
@@ -34,7 +34,7 @@ def build_report(results: str | Path) -> tuple[Path, Path]:
     md = ["# HiPART benchmark report", ""]
     body = ["<h1>HiPART benchmark report</h1>"]
     for folder in folders:
-        meta = json.loads((folder / "meta.json").read_text())
+        meta = read_json(folder / "meta.json", f"rerun 'hipart bench {folder.name}' to write it again")
         head = [f"data: {meta['data_label']}" if meta.get("data_label") else "",
                 f"run: {meta['run']}" if meta.get("run") else "", f"code: {meta.get('git_revision', 'unknown')}",
                 f"dataset manifest sha256: {meta['manifest_sha256'][:12]}" if meta.get("manifest_sha256") else ""]

@@ -39,6 +39,8 @@ SETTINGS = "build.json"
 JOURNAL = "journal.jsonl"
 HIERARCHY = "hierarchy.npz"
 SPLITS = ("train", "test")
+MANIFEST_KEYS = ("shards", "counts", "hierarchy", "levels", "fields", "normalization", "settings", "note")
+SHARD_KEYS = {"file", "split", "subject", "action", "subaction", "frames", "bytes", "sha256"}
 NORMALIZATION = {
     "kind": "screen",
     "formula": "x_norm = x / w * 2 - [1, h / w] with (w, h) = image_size (VideoPose3D)",
@@ -186,23 +188,18 @@ def build_dataset(source: CaptureSource, out: str | Path, workers: int = 1, forc
             for rec in good:
                 fh.write(json.dumps({"name": rec["file"][: -len(".npz")], **rec}) + "\n")
         manifest_path.unlink()
-    if force:
+    if force and out.is_dir():
         _clean(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise HipartError(f"{out}: cannot create the dataset folder ({exc.strerror}); choose another --out") from None
-    if (out / SETTINGS).is_file():
+    fresh = not (out / SETTINGS).is_file()
+    if not fresh:
         previous = json.loads((out / SETTINGS).read_text())
         diff = _settings_diff(previous, settings)
         if diff:
             raise HipartError(f"{out} holds an unfinished build with other settings ({', '.join(diff[:5])}); "
                               "rerun with those settings to resume, or pass --force to start over")
-    else:
-        write_json_atomic(out / SETTINGS, settings)
-    if not (out / HIERARCHY).is_file():
-        source.hierarchy.save(out / HIERARCHY)
-    _remove_stale_temporaries(out)
+        _remove_stale_temporaries(out)
+    elif out.is_dir() and not os.access(out, os.W_OK):
+        raise HipartError(f"{out}: cannot write into the dataset folder; choose another --out")
 
     journal = _read_journal(out)
     done = {name for name, rec in journal.items() if _shard_ok(out, rec)}
@@ -216,17 +213,28 @@ def build_dataset(source: CaptureSource, out: str | Path, workers: int = 1, forc
                desc="data build", disable=not progress, dynamic_ncols=True)
     runner = (_run_inline(source, tasks, done, fast, out) if workers == 1
               else _run_pool(source, tasks, done, fast, out, workers))
-    with bar, open(out / JOURNAL, "a") as journal_fh:
-        for rec in runner:
-            journal_fh.write(json.dumps(rec) + "\n")
-            journal_fh.flush()
-            os.fsync(journal_fh.fileno())
-            records[rec["name"]] = rec
-            bar.update(rec["frames"])
+    journal_fh = None
+    try:
+        with bar:
+            for rec in runner:
+                if journal_fh is None:  # the build's files appear with its first finished shard, never before
+                    if fresh:
+                        write_json_atomic(out / SETTINGS, settings)
+                    if not (out / HIERARCHY).is_file():
+                        source.hierarchy.save(out / HIERARCHY)
+                    journal_fh = open(out / JOURNAL, "a")
+                journal_fh.write(json.dumps(rec) + "\n")
+                journal_fh.flush()
+                os.fsync(journal_fh.fileno())
+                records[rec["name"]] = rec
+                bar.update(rec["frames"])
+    finally:
+        if journal_fh is not None:
+            journal_fh.close()
     manifest = _manifest(out, source, settings, tasks, records)
     write_json_atomic(manifest_path, manifest)
-    (out / JOURNAL).unlink()
-    (out / SETTINGS).unlink()
+    (out / JOURNAL).unlink(missing_ok=True)
+    (out / SETTINGS).unlink(missing_ok=True)
     return manifest
 
 
@@ -282,5 +290,13 @@ def load_manifest_file(path: Path) -> dict[str, Any]:
         raise HipartError(f"{path}: unreadable manifest ({exc}); rebuild with 'hipart data build --force'") from None
     if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
         raise HipartError(f"{path}: not a hipart dataset manifest of format {FORMAT_VERSION}; rebuild with "
+                          "'hipart data build --force'")
+    missing = [k for k in MANIFEST_KEYS if k not in manifest]
+    shards = manifest.get("shards")
+    if not missing and not (isinstance(shards, list) and all(isinstance(r, dict) and SHARD_KEYS <= set(r)
+                                                                for r in shards)):
+        missing = ["shards (a list of shard records)"]
+    if missing:
+        raise HipartError(f"{path}: the manifest lacks {', '.join(missing)} (edited or cut short); rebuild with "
                           "'hipart data build --force'")
     return manifest

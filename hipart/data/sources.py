@@ -293,6 +293,20 @@ class Pose2MeshSource(CaptureSource):
     def tasks(self) -> list[Task]:
         return [Task(f"S{s}", "test" if f"S{s}" in TEST_SUBJECTS else "train") for s in self.reader.subjects]
 
+    def check(self) -> None:
+        """The SMPL model against the hierarchy, and every subject's four annotation files present with readable
+        cameras, before the build writes anything (the large data files are read per task)."""
+        super().check()
+        if not self.reader.subjects:
+            raise HipartError(f"{self.reader.dir}: no Human36M_subject*_data.json files; give Pose2Mesh's data folder")
+        for subject in self.reader.subjects:
+            missing = [self.reader.path(subject, k).name for k in ("data", "camera", "joint_3d", "smpl_param")
+                       if not self.reader.path(subject, k).is_file()]
+            if missing:
+                raise HipartError(f"{self.reader.dir}: S{subject} lacks {', '.join(missing)}; copy every file of "
+                                  "Pose2Mesh's Human36M annotations")
+            self.reader.cameras(subject)
+
     def world_rows(self, fits: list[Any], fast: bool = True) -> np.ndarray:
         """Stacked level rows (F, K, 3) world mm for SMPL fits, shapes clamped like Pose2Mesh (|β| > 3 -> mean)."""
         dtype = self.body.dtype
