@@ -366,6 +366,10 @@ def test_bad_input_gives_one_line_errors(pw3d_root, tmp_path):
     np.save(bad_reg, np.zeros((17, 10)))
     with pytest.raises(HipartError, match=r"regressor has shape \(17, 10\), expected \(17, 150\)"):
         PW3DTruth.from_folder(pw3d_root / "smpl", bad_reg)
+    archive = tmp_path / "regressor.npz"
+    np.savez(archive, J=np.zeros((17, 150)))
+    with pytest.raises(HipartError, match="an .npz archive, not a .npy array"):
+        PW3DTruth.from_folder(pw3d_root / "smpl", archive)
     with pytest.raises(HipartError, match="no such file; --occ-list"):
         read_occ_list(tmp_path / "missing.txt")
     with pytest.raises(HipartError, match="expected \\(n, 18, 3\\)"):

@@ -25,7 +25,8 @@ Domain gap (``--normalize``): the methods learned Human3.6M-like inputs, 1000 x 
 (or 1920 x 1080) with the person anywhere, at any size. ``box`` (default) moves each frame's observed 2D pose by a
 similarity so that its box (over the 17 joints) has the training split's median centre and size, in the training
 images' size: the lifters see a person where they saw one in training (pose shape kept, perspective cues from
-the real position lost). ``image`` feeds the 3DPW pixels as they are.
+the real position lost). ``image`` feeds the 3DPW pixels as they are. Temporal methods read each actor's runs of
+consecutive kept frames at 3DPW's 30 fps as they are (Human3.6M-like training data is 50 fps; nothing is resampled).
 """
 
 from __future__ import annotations
@@ -528,5 +529,5 @@ def _plot(summary: pd.DataFrame) -> plt.Figure:
     ax.set_ylabel("error (mm), 14 joints")
     ax.set_title("3DPW")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig

@@ -8,7 +8,8 @@ hongsukchoi/Pose2Mesh_RELEASE): each actor's SMPL fit (poses, betas, trans) is p
 actor's gender ('f' female, 'm' male), moved into camera space with that frame's ``cam_poses`` (world -> camera),
 and the 17 Human3.6M joints are regressed from the camera-space mesh with ``J_regressor_h36m_correct.npy``.
 Frames whose ``campose_valid`` is False for the actor, or where no ground-truth joint projects into the image,
-are left out (Pose2Mesh skips both) and counted. Pose2Mesh folds the camera into the root orientation and
+are left out (Pose2Mesh skips both; it tests the 24 SMPL ``jointPositions``, here the 17 regressed joints) and
+counted. Pose2Mesh folds the camera into the root orientation and
 translation using the neutral model's root joint; posing in world space and then transforming is the exact
 version of the same mesh (they differ by the neutral vs gendered root joint offset, which root-relative errors
 do not see).
