@@ -162,6 +162,43 @@ def qualitative(run: Path, data_dir: Path | None, out: Path | None, device: str,
     _done(run_qualitative(bench_run, out, frames, kind=kind, ratio=ratio, seed=seed, device=dev, log=click.echo))
 
 
+@bench.command("3dpw")
+@run_options
+@click.option("--root", type=click.Path(path_type=Path), default=Path("3DPW"), show_default=True,
+              help="3DPW folder holding sequenceFiles/{train,validation,test}/ and imageFiles/<sequence>/.")
+@click.option("--smpl-dir", type=click.Path(path_type=Path), default=None,
+              help="Folder with the female and male SMPL pickles (basicModel_f_lbs_10_207_0_v1.0.0.pkl, "
+                   "basicModel_m_lbs_10_207_0_v1.0.0.pkl or SMPL_FEMALE.pkl / SMPL_MALE.pkl), searched recursively. "
+                   "Default: --root.")
+@click.option("--regressor", type=click.Path(path_type=Path), default=None,
+              help="Pose2Mesh's J_regressor_h36m_correct.npy (17 x 6890). Default: searched below --smpl-dir.")
+@click.option("--occ-list", type=click.Path(path_type=Path), default=None,
+              help="Text file of 3DPW-OCC sequence names (one per line; 'courtyard_backpack' selects all its takes), "
+                   "looked up in every split: adds the OCC columns and tables.")
+@click.option("--twod", type=click.Choice(["auto", "detector", "pickle", "gt"]), default="auto", show_default=True,
+              help="The 2D input: BlazePose on the images (detector), the pickles' COCO-18 2D (pickle), or the "
+                   "ground truth's projection (gt, an upper bound). auto: detector when mediapipe is installed.")
+@click.option("--adapter", type=click.Path(path_type=Path), default=None,
+              help="Joint adapter for the detector. Default: <dataset>/detections/blazepose/adapter.npz.")
+@click.option("--normalize", type=click.Choice(["box", "image"]), default="box", show_default=True,
+              help="box: move and scale each 2D pose to the training split's median person box and image size "
+                   "(3DPW's phone videos frame people unlike Human3.6M); image: 3DPW's pixels as they are.")
+@click.option("--frames", "max_frames", type=int, default=None,
+              help="Only the first N frames of each sequence (a quick look). Default: all.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def pw3d(run: Path, data_dir: Path | None, out: Path | None, device: str, root: Path, smpl_dir: Path | None,
+         regressor: Path | None, occ_list: Path | None, twod: str, adapter: Path | None, normalize: str,
+         max_frames: int | None, quiet: bool) -> None:
+    """MPJPE and PA-MPJPE (mm, 14 joints) of every method on 3DPW's test sequences, per sequence, and on 3DPW-OCC
+    with --occ-list. Ground truth as Pose2Mesh: gender-specific SMPL in camera space, H36M joints regressed from the
+    mesh, campose_valid frames only. Detections are cached in RESULTS/3dpw/detections (an interrupted run resumes)."""
+    from hipart.bench.pw3d import run_3dpw
+
+    bench_run, out, dev = _open(run, data_dir, out, device)
+    _done(run_3dpw(bench_run, root, out, smpl_dir, regressor, occ_list, twod, adapter, normalize, max_frames, dev,
+                   not quiet, click.echo))
+
+
 @bench.command("all")
 @run_options
 @click.option("--train-ablation", is_flag=True, help="Also train every ablation setting (long); default: counts only.")

@@ -177,3 +177,133 @@ class UnsafeReduce:
         import os
 
         return (os.system, ("echo should-not-run",))
+
+
+# ---------------------------------------------------------------- 3DPW evaluation: a person-like SMPL and scenes
+
+# Rest joints (metres) of a person-like stand-in SMPL, SMPL's axes (y up, facing +z, the person's left at +x),
+# pelvis at the origin, arms out (T pose) as in SMPL's rest pose.
+HUMAN_REST_JOINTS = np.array([
+    [0, 0, 0], [0.09, -0.09, 0], [-0.09, -0.09, 0], [0, 0.11, -0.01], [0.11, -0.47, 0], [-0.11, -0.47, 0],
+    [0, 0.25, 0], [0.10, -0.88, -0.03], [-0.10, -0.88, -0.03], [0, 0.31, 0.01], [0.12, -0.94, 0.10],
+    [-0.12, -0.94, 0.10], [0, 0.52, -0.01], [0.08, 0.43, 0], [-0.08, 0.43, 0], [0, 0.60, 0.03], [0.18, 0.45, 0],
+    [-0.18, 0.45, 0], [0.44, 0.45, 0], [-0.44, 0.45, 0], [0.69, 0.45, 0], [-0.69, 0.45, 0], [0.77, 0.45, 0],
+    [-0.77, 0.45, 0]])
+POINT_OFFSETS = 0.02 * np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])  # mean 0
+HEAD_TOP = np.array([0, 0.12, 0])  # the head-top points sit this far above joint 15 (head)
+# H36M joint -> the SMPL joint whose points it is the mean of ("top": the head-top points)
+H36M_FROM_HUMAN = (0, 2, 5, 8, 1, 4, 7, 6, 12, 15, "top", 16, 18, 20, 17, 19, 21)
+GENDER_SCALE = {"female": 0.93, "male": 1.0, "neutral": 0.97}
+SMPL_GENDER_FILES = {"female": "basicModel_f_lbs_10_207_0_v1.0.0.pkl", "male": "basicmodel_m_lbs_10_207_0_v1.0.0.pkl",
+                     "neutral": "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl"}
+
+
+def make_human_smpl_arrays(scale: float = 1.0, seed: int = 0) -> dict[str, np.ndarray]:
+    """A stand-in SMPL shaped like a person: six points around every joint (their mean is the joint) skinned
+    rigidly to it, plus six head-top points on the head; J_regressor = the mean of each joint's points."""
+    rng = np.random.default_rng(seed)
+    joints = HUMAN_REST_JOINTS * scale
+    points = [j + POINT_OFFSETS for j in joints] + [joints[15] + HEAD_TOP * scale + POINT_OFFSETS]
+    v_template = np.concatenate(points)
+    V = len(v_template)
+    owner = np.r_[np.repeat(np.arange(24), len(POINT_OFFSETS)), np.full(len(POINT_OFFSETS), 15)]
+    weights = np.zeros((V, 24))
+    weights[np.arange(V), owner] = 1.0
+    k = len(POINT_OFFSETS)
+    rows = np.repeat(np.arange(24), k)
+    J_regressor = scipy.sparse.csc_matrix((np.full(24 * k, 1.0 / k), (rows, np.arange(24 * k))), shape=(24, V))
+    kintree = np.array([[4294967295] + SMPL_PARENTS[1:], list(range(24))], dtype=np.int64)
+    faces = np.stack([np.arange(V - 2), np.arange(1, V - 1), np.arange(2, V)], axis=1).astype(np.uint32)
+    return {"v_template": v_template, "shapedirs": rng.normal(scale=0.003, size=(V, 3, 10)),
+            "posedirs": np.zeros((V, 3, 207)), "J_regressor": J_regressor, "weights": weights,
+            "kintree_table": kintree, "f": faces, "bs_style": "lbs", "bs_type": "lrotmin"}
+
+
+def human_h36m_regressor(num_vertices: int) -> np.ndarray:
+    """(17, V) J_regressor_h36m_correct.npy for the stand-in: each H36M joint the mean of one joint's points."""
+    k = len(POINT_OFFSETS)
+    reg = np.zeros((17, num_vertices))
+    for j, src in enumerate(H36M_FROM_HUMAN):
+        first = 24 * k if src == "top" else src * k
+        reg[j, first:first + k] = 1.0 / k
+    return reg
+
+
+def write_human_smpl_models(folder: Path) -> dict[str, Path]:
+    """Female, male and neutral stand-in SMPL pickles (official names) and J_regressor_h36m_correct.npy."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {g: write_smpl_pickle(folder / name, make_human_smpl_arrays(GENDER_SCALE[g]))
+             for g, name in SMPL_GENDER_FILES.items()}
+    V = len(make_human_smpl_arrays()["v_template"])
+    np.save(folder / "J_regressor_h36m_correct.npy", human_h36m_regressor(V))
+    paths["regressor"] = folder / "J_regressor_h36m_correct.npy"
+    return paths
+
+
+# COCO-18 (OpenPose) keypoints of 3DPW's poses2d from the stand-in's SMPL joints (eyes and ears beside the head)
+COCO18_FROM_SMPL = ((15, 0), (12, 0), (17, 0), (19, 0), (21, 0), (16, 0), (18, 0), (20, 0), (2, 0), (5, 0), (8, 0),
+                    (1, 0), (4, 0), (7, 0), (15, -0.03), (15, 0.03), (15, -0.07), (15, 0.07))
+
+
+def camera_pose(centre: np.ndarray, yaw: float) -> np.ndarray:
+    """4x4 world -> camera (metres) of a camera at ``centre`` in a z-up world looking along +y, turned by ``yaw``
+    about its vertical axis (camera y down, as 3DPW's)."""
+    R0 = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])
+    c, s = np.cos(yaw), np.sin(yaw)
+    R = np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]) @ R0
+    M = np.eye(4)
+    M[:3, :3], M[:3, 3] = R, -R @ centre
+    return M
+
+
+def make_3dpw_scene_sequence(name: str, size: tuple[int, int], actor_x: tuple[float, ...], genders: tuple[str, ...],
+                             smpl_joints, num_frames: int = 6, seed: int = 0) -> dict:
+    """A 3DPW sequence pickle's dict of standing actors in a z-up world (metres) filmed by a slowly panning camera
+    4.2 m away; ``smpl_joints(gender, betas, poses, trans) -> (N, 24, 3)`` world metres gives jointPositions and
+    the COCO-18 poses2d (their projection)."""
+    rng = np.random.default_rng(seed)
+    N, (w, h) = num_frames, size
+    f = float(max(w, h))
+    K = np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]])
+    cams = np.stack([camera_pose(np.array([0.04 * k, -4.2, 0.9]), 0.01 * k) for k in range(N)])
+    seq = {"sequence": name, "genders": list(genders), "img_frame_ids": np.arange(0, 2 * N, 2),
+           "cam_poses": cams, "cam_intrinsics": K, "betas": [], "poses": [], "trans": [], "jointPositions": [],
+           "poses2d": [], "campose_valid": [], "betas_clothed": [], "v_template_clothed": [], "texture_maps": [],
+           "poses_60Hz": [], "trans_60Hz": []}
+    for x, g in zip(actor_x, genders):
+        poses = rng.normal(scale=0.05, size=(N, 72))
+        poses[:, :3] = [np.pi / 2, 0, 0]  # SMPL's y-up body stood up in the z-up world, facing the camera (-y)
+        poses[:, 16 * 3 + 2] -= 1.3  # arms down from the T pose
+        poses[:, 17 * 3 + 2] += 1.3
+        trans = np.c_[np.full(N, x) + 0.03 * np.arange(N), np.zeros(N), np.full(N, 0.95)]
+        betas = rng.normal(scale=0.5, size=10)
+        joints = smpl_joints({"m": "male", "f": "female"}[g], betas, poses, trans)
+        cam = np.einsum("nij,nkj->nki", cams[:, :3, :3], joints) + cams[:, None, :3, 3]
+        xy = cam[..., :2] / cam[..., 2:] * f + K[:2, 2]
+        coco = np.stack([xy[:, j] + [dx * f / cam[:, j, 2].mean(), 0] for j, dx in COCO18_FROM_SMPL], axis=1)
+        poses2d = np.concatenate([coco, np.full((N, 18, 1), 0.9)], axis=2).transpose(0, 2, 1)
+        seq["betas"].append(betas)
+        seq["poses"].append(poses)
+        seq["trans"].append(trans)
+        seq["jointPositions"].append(joints.reshape(N, 72))
+        seq["poses2d"].append(poses2d)
+        seq["campose_valid"].append(np.ones(N, dtype=bool))
+        seq["betas_clothed"].append(betas)
+        seq["v_template_clothed"].append(np.zeros((4, 3)))
+        seq["texture_maps"].append(np.zeros((2, 2, 3), np.uint8))
+        seq["poses_60Hz"].append(np.repeat(poses, 2, axis=0))
+        seq["trans_60Hz"].append(np.repeat(trans, 2, axis=0))
+    return seq
+
+
+def write_3dpw_images(root: Path, name: str, images) -> list[Path]:
+    """imageFiles/<name>/image_XXXXX.jpg as 3DPW stores them."""
+    from PIL import Image
+
+    folder = root / "imageFiles" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, image in enumerate(images):
+        paths.append(folder / f"image_{k:05d}.jpg")
+        Image.fromarray(image).save(paths[-1], quality=92)
+    return paths

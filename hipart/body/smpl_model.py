@@ -114,6 +114,8 @@ def load_joint_regressor(path: str | Path, num_vertices: int, num_joints: int = 
         reg = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as exc:
         raise HipartError(f"{path}: not a readable .npy array ({exc})") from exc
+    if not isinstance(reg, np.ndarray):  # an .npz archive loads as a mapping of arrays
+        raise HipartError(f"{path}: an .npz archive, not a .npy array; give the ({num_joints}, {num_vertices}) .npy file")
     if reg.shape != (num_joints, num_vertices):
         raise HipartError(f"{path}: regressor has shape {reg.shape}, expected ({num_joints}, {num_vertices})")
     if not np.isfinite(reg).all():
