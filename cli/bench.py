@@ -12,7 +12,8 @@ from hipart_cli.common import HipartGroup
 
 @click.group(cls=HipartGroup)
 def bench() -> None:
-    """Benchmarks on a trained run: occlusion, speed, ablation, densification, codebooks, qualitative figures.
+    """Benchmarks on a trained run: occlusion, speed, ablation, densification, codebooks, qualitative figures, and
+    3DPW (bench 3dpw --root, not part of bench all: it needs the licensed data).
 
     Each writes CSV + Markdown tables, PNG plots and meta.json (config, dataset hash, git revision) into
     RESULTS/<name>/ (default RESULTS: <run>/results); 'hipart report RESULTS' gathers them.
