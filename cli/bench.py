@@ -54,33 +54,56 @@ def _done(results) -> None:
 @click.option("--mask", "masks", type=float, multiple=True,
               help="Mask ratio r: random square patches cover r of the person box. Repeatable.")
 @click.option("--crop", "crops", type=float, multiple=True,
-              help="Crop ratio c: a band of c of the box removed from a side drawn per frame. Repeatable.")
+              help="Crop ratio c: a band of c of the box cut from a side drawn per frame. Repeatable.")
+@click.option("--level", type=click.Choice(["auto", "image", "keypoint"]), default="auto", show_default=True,
+              help="image: occlude the rendered test images and detect (the paper's protocol); keypoint: occlude the "
+                   "true 2D poses and give hidden joints a detector's errors. auto: image when the dataset has renders, "
+                   "the detector is installed and its adapter fitted.")
+@click.option("--frames", type=int, default=1000, show_default=True,
+              help="Image level: test frames used (whole sequences, evenly spread); 0 = every rendered test frame.")
+@click.option("--compare", type=click.Path(path_type=Path), default=None,
+              help="Another run whose methods read the same inputs (e.g. trained on true keypoints when --run was "
+                   "trained on detections).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Occluder seed (same inputs for every method).")
+@click.option("--keypoint-model", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Keypoint level: the hidden-joint model (keypoint_model.json written by an image-level run). "
+                   "Default: the one fitted on the default data, shipped with hipart.")
 @click.option("--error-scale", type=float, default=None,
-              help="Std of a hidden joint's displacement in box diagonals (default 0.1, or calibrated).")
+              help="Keypoint level: displace every hidden joint by this std in box diagonals instead (single scale).")
 @click.option("--detections", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="VideoPose3D 2D archive of real detections (e.g. data_2d_h36m_cpn_ft_h36m_dbb.npz) to calibrate "
-                   "the error model; needs --truth.")
+              help="Keypoint level: fit the single scale to real detections, a VideoPose3D 2D archive (e.g. "
+                   "data_2d_h36m_cpn_ft_h36m_dbb.npz); needs --truth.")
 @click.option("--truth", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="VideoPose3D ground-truth 2D archive (data_2d_h36m_gt.npz) matching --detections.")
 def occlusion(run: Path, data_dir: Path | None, out: Path | None, device: str, masks: tuple[float, ...],
-              crops: tuple[float, ...], seed: int, error_scale: float | None, detections: Path | None,
+              crops: tuple[float, ...], level: str, frames: int, compare: Path | None, seed: int,
+              keypoint_model: Path | None, error_scale: float | None, detections: Path | None,
               truth: Path | None) -> None:
-    """MPJPE of every method when the 2D input is occluded (Table 1). No --mask / --crop: both default sweeps
-    (mask 0.2 0.4 0.6 0.8, crop 0 0.1 0.2 0.3 0.4)."""
+    """MPJPE of every method under occlusion (Table 1). No --mask / --crop: both default sweeps (mask 0.2 0.4 0.6
+    0.8, crop 0 0.1 0.2 0.3 0.4)."""
     from hipart.bench.occlusion import run_occlusion
     from hipart.data.videopose3d import paired_detections
-    from hipart.occlusion import calibrate_error_scale
     from hipart.errors import HipartError
+    from hipart.occlusion import OcclusionModel, calibrate_error_scale
+    from hipart.runs import read_json
 
     if (detections is None) != (truth is None):
         raise HipartError("--detections and --truth go together: the error model is fitted to their difference")
-    calibration = calibrate_error_scale(*paired_detections(str(detections), str(truth))) if detections else None
-    if calibration:
-        click.echo(f"calibrated: {calibration['failed_fraction']:.1%} of detections failed; error scale "
-                   f"{calibration['error_scale']:.3f} box diagonals")
+    if sum(x is not None for x in (keypoint_model, error_scale, detections)) > 1:
+        raise HipartError("give at most one of --keypoint-model, --error-scale and --detections/--truth")
+    model = None
+    if keypoint_model is not None:
+        model = OcclusionModel.from_dict(read_json(keypoint_model, "write one with 'hipart bench occlusion --level "
+                                                                   "image'"))
+    elif error_scale is not None:
+        model = OcclusionModel.uniform(error_scale)
+    elif detections is not None:
+        fit = calibrate_error_scale(*paired_detections(str(detections), str(truth)))
+        click.echo(f"calibrated: {fit['failed_fraction']:.1%} of detections failed; error scale "
+                   f"{fit['error_scale']:.3f} box diagonals")
+        model = OcclusionModel.uniform(fit["error_scale"])
     bench_run, out, dev = _open(run, data_dir, out, device)
-    _done(run_occlusion(bench_run, out, masks, crops, seed, error_scale, calibration, dev, click.echo))
+    _done(run_occlusion(bench_run, out, masks, crops, seed, level, frames or None, model, compare, dev, click.echo))
 
 
 @bench.command("speed")

@@ -1,29 +1,41 @@
-"""Keypoint-level occlusion in image space: which joints an occluder hides, and what a detector reports for them.
+"""Occlusion by mask and crop (the paper's Table 1 protocol), for images and for keypoints.
 
-- ``mask`` (ratio r): the person's box (the 2D joints' bounding box, padded by ``BOX_PADDING``) is split into a
-  ``grid`` x ``grid`` set of square-ish cells and round(r * grid^2) cells, drawn at random, are covered.
-- ``crop`` (ratio c): a band of c of the box's width (left/right) or height (top/bottom) is removed from a side
-  drawn per frame.
+An occluder is defined relative to the person's box (x0, y0, x1, y1 px):
 
-An occluded joint gets a detector-like failure: its reported position is displaced by Gaussian noise whose standard
-deviation (per axis) is ``error_scale`` times the box diagonal. The default, 0.1, is our assumption; with real
-detections (VideoPose3D's CPN archive and its ground-truth 2D archive) ``calibrate_error_scale`` measures it: the
-per-axis RMS displacement, in box diagonals, of the joints the detector got wrong (off by more than ``FAILURE`` box
-diagonals). Everything is drawn from a numpy Generator, so the same seed gives the same occluded inputs for every
-method.
+- ``mask`` (ratio r): the box is split into a ``grid`` x ``grid`` set of cells and round(r * grid^2) cells, drawn
+  at random, are covered;
+- ``crop`` (ratio c): the image is cut at c of the box's width (left/right) or height (top/bottom) from a side
+  drawn per frame, and everything beyond the cut is gone.
+
+Image level (:func:`occlude_image`): the covered cells, or the band up to the cut, are painted black; a detector
+then looks at the picture. Keypoint level (:class:`OcclusionModel`, for users without images): the joints under
+the occluder (:func:`hidden_joints`) get what a detector reports for a hidden joint: with probability
+``miss_rate[j]`` a failure, displaced per axis by N(0, ``miss_scale[j]`` box diagonals), otherwise a small error,
+N(0, ``hit_scale[j]``). The parameters shipped in ``hipart/resources/keypoint_occlusion.json`` were fitted from
+BlazePose's detections of occluded renders of the default data (``hipart bench occlusion --level image``; the
+fit is :func:`fit_keypoint_model`); :meth:`OcclusionModel.uniform` gives the older single-scale model, and
+:func:`calibrate_error_scale` fits that one scale to real detections (VideoPose3D's CPN archive against its
+ground truth). Everything is drawn from a numpy Generator: the same seed gives the same occluders.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from importlib import resources
+from typing import Any
 
 import numpy as np
 
 from hipart.errors import HipartError
+from hipart.skeleton import H36M
 
-FAILURE = 0.05  # a detection this far (box diagonals) from the truth counts as a failure when calibrating
+FAILURE = 0.05  # a detection this far (box diagonals) from the truth counts as a failure (a "miss")
 BOX_PADDING = 0.1  # fraction of the joints' extent added on each side: a person's box is larger than its joints
 SIDES = ("left", "right", "top", "bottom")
+GRID = 8
+KINDS = ("mask", "crop")
+FITTED = "keypoint_occlusion.json"
 
 
 def person_boxes(x: np.ndarray) -> np.ndarray:
@@ -33,82 +45,234 @@ def person_boxes(x: np.ndarray) -> np.ndarray:
     return np.concatenate([lo - pad, hi + pad], axis=1)
 
 
-def mask_occlusion(x: np.ndarray, ratio: float, rng: np.random.Generator, grid: int = 8) -> np.ndarray:
-    """(N, J) True where a joint falls in one of the covered cells."""
+def box_diagonals(boxes: np.ndarray) -> np.ndarray:
+    """(N, 4) boxes -> (N,) diagonal lengths px."""
+    return np.linalg.norm(boxes[:, 2:] - boxes[:, :2], axis=1)
+
+
+def check_ratio(kind: str, ratio: float) -> float:
+    if kind not in KINDS:
+        raise HipartError(f"occluder kind must be mask or crop, got '{kind}'")
     if not 0.0 <= ratio <= 1.0:
-        raise HipartError(f"mask ratio must be in [0, 1], got {ratio}")
-    box = person_boxes(x)
-    size = np.maximum(box[:, 2:] - box[:, :2], 1e-6)
-    cell = np.clip(((x - box[:, None, :2]) / size[:, None] * grid).astype(int), 0, grid - 1)  # (N, J, 2)
-    flat = cell[..., 1] * grid + cell[..., 0]
+        raise HipartError(f"{kind} ratio must be in [0, 1], got {ratio}")
+    return float(ratio)
+
+
+@dataclass(frozen=True)
+class Occluders:
+    """One occluder per frame: covered cells (N, grid, grid) for a mask, the cut side (N,) for a crop."""
+
+    kind: str
+    ratio: float
+    cells: np.ndarray | None = None
+    sides: np.ndarray | None = None
+
+    @property
+    def grid(self) -> int:
+        return GRID if self.cells is None else self.cells.shape[1]
+
+
+def draw_occluders(kind: str, ratio: float, n: int, rng: np.random.Generator, grid: int = GRID) -> Occluders:
+    """``n`` random occluders of one setting."""
+    ratio = check_ratio(kind, ratio)
+    if kind == "crop":
+        return Occluders(kind, ratio, sides=rng.integers(0, len(SIDES), size=n))
     k = int(round(ratio * grid * grid))
-    covered = np.zeros((len(x), grid * grid), dtype=bool)
-    for i in range(len(x)):
-        covered[i, rng.choice(grid * grid, size=k, replace=False)] = True
-    return np.take_along_axis(covered, flat, axis=1)
+    cells = np.zeros((n, grid * grid), dtype=bool)
+    for i in range(n):
+        cells[i, rng.choice(grid * grid, size=k, replace=False)] = True
+    return Occluders(kind, ratio, cells=cells.reshape(n, grid, grid))
+
+
+def hidden_joints(x: np.ndarray, boxes: np.ndarray, occ: Occluders) -> np.ndarray:
+    """(N, J) True where a joint (N, J, 2) px lies under its frame's occluder (boxes (N, 4))."""
+    x0, y0, x1, y1 = (boxes[:, i:i + 1] for i in range(4))
+    u, v = x[..., 0], x[..., 1]
+    if occ.kind == "crop":
+        c = occ.ratio
+        hidden = np.stack([u < x0 + c * (x1 - x0), u > x1 - c * (x1 - x0),
+                           v < y0 + c * (y1 - y0), v > y1 - c * (y1 - y0)])  # (4, N, J)
+        return hidden[occ.sides, np.arange(len(x))]
+    g = occ.grid
+    size = np.maximum(boxes[:, 2:] - boxes[:, :2], 1e-6)
+    rel = (x - boxes[:, None, :2]) / size[:, None]
+    inside = ((rel >= 0) & (rel < 1)).all(axis=-1)
+    cell = np.clip((rel * g).astype(int), 0, g - 1)
+    covered = occ.cells[np.arange(len(x))[:, None], cell[..., 1], cell[..., 0]]
+    return covered & inside
+
+
+def occlude_image(image: np.ndarray, box: np.ndarray, occ: Occluders, i: int, fill: int = 0) -> np.ndarray:
+    """A copy of ``image`` (H, W, 3) with frame ``i``'s occluder painted ``fill``: the covered cells of ``box``
+    (x0, y0, x1, y1 px), or everything beyond the crop's cut."""
+    out = image.copy()
+    H, W = out.shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if occ.kind == "crop":
+        c, side = occ.ratio, int(occ.sides[i])
+        if c <= 0:
+            return out
+        cut = (x0 + c * (x1 - x0), x1 - c * (x1 - x0), y0 + c * (y1 - y0), y1 - c * (y1 - y0))[side]
+        # Pixel centres sit at integer coordinates: a pixel is gone when its centre lies beyond the cut, exactly
+        # where hidden_joints counts a joint as hidden (u < cut on the left, u > cut on the right, ...).
+        before, after = int(np.clip(np.ceil(cut), 0, W if side < 2 else H)), \
+            int(np.clip(np.floor(cut) + 1, 0, W if side < 2 else H))
+        if side == 0:
+            out[:, :before] = fill
+        elif side == 1:
+            out[:, after:] = fill
+        elif side == 2:
+            out[:before] = fill
+        else:
+            out[after:] = fill
+        return out
+    g = occ.grid
+    xs, ys = np.linspace(x0, x1, g + 1), np.linspace(y0, y1, g + 1)
+    for r, c in zip(*np.nonzero(occ.cells[i])):  # a cell holds the pixel centres in [start, end) along each axis
+        a, b = (int(np.clip(np.ceil(v), 0, W)) for v in (xs[c], xs[c + 1]))
+        top, bottom = (int(np.clip(np.ceil(v), 0, H)) for v in (ys[r], ys[r + 1]))
+        out[top:bottom, a:b] = fill
+    return out
+
+
+def mask_occlusion(x: np.ndarray, ratio: float, rng: np.random.Generator, grid: int = GRID) -> np.ndarray:
+    """(N, J) True where a joint falls in one of the covered cells of its joints' (padded) box."""
+    return hidden_joints(x, person_boxes(x), draw_occluders("mask", ratio, len(x), rng, grid))
 
 
 def crop_occlusion(x: np.ndarray, ratio: float, rng: np.random.Generator, sides: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """(N, J) True where a joint lies in the removed band, and the side (index into SIDES) chosen per frame."""
-    if not 0.0 <= ratio <= 1.0:
-        raise HipartError(f"crop ratio must be in [0, 1], got {ratio}")
-    box = person_boxes(x)
-    side = rng.integers(0, 4, size=len(x)) if sides is None else np.asarray(sides)
-    x0, y0, x1, y1 = (box[:, i:i + 1] for i in range(4))
-    u, v = x[..., 0], x[..., 1]
-    hidden = np.stack([u < x0 + ratio * (x1 - x0), u > x1 - ratio * (x1 - x0),
-                       v < y0 + ratio * (y1 - y0), v > y1 - ratio * (y1 - y0)])  # (4, N, J)
-    return hidden[side, np.arange(len(x))], side
+    """(N, J) True where a joint lies beyond the cut, and the side (index into SIDES) chosen per frame."""
+    ratio = check_ratio("crop", ratio)
+    occ = draw_occluders("crop", ratio, len(x), rng) if sides is None else Occluders("crop", ratio,
+                                                                                    sides=np.asarray(sides))
+    return hidden_joints(x, person_boxes(x), occ), occ.sides
+
+
+def _per_joint(values: Any, name: str, low: float, high: float | None) -> tuple[float, ...]:
+    values = tuple(float(v) for v in np.broadcast_to(np.asarray(values, dtype=np.float64), (H36M.num_joints,)))
+    if not all(np.isfinite(v) and v >= low and (high is None or v <= high) for v in values):
+        raise HipartError(f"keypoint occlusion model: {name} must be {H36M.num_joints} finite values >= {low:g}"
+                          + (f" and <= {high:g}" if high is not None else "") + f", got {values}")
+    return values
 
 
 @dataclass(frozen=True)
 class OcclusionModel:
-    error_scale: float = 0.1  # std of an occluded joint's displacement, in box diagonals
+    """What a detector reports for a joint it cannot see (see the module docstring); per joint, Human3.6M order."""
+
+    miss_rate: tuple[float, ...] = (1.0,) * H36M.num_joints  # chance a hidden joint is reported wrong
+    miss_scale: tuple[float, ...] = (0.1,) * H36M.num_joints  # per-axis std of a miss, box diagonals
+    hit_scale: tuple[float, ...] = (0.0,) * H36M.num_joints  # per-axis std of a hidden joint found anyway
+    source: str = "assumed: every hidden joint displaced by 0.1 box diagonals"
 
     def __post_init__(self) -> None:
-        if not (np.isfinite(self.error_scale) and self.error_scale > 0):
-            raise HipartError(f"error scale {self.error_scale}: the std of a hidden joint's displacement must be a "
+        object.__setattr__(self, "miss_rate", _per_joint(self.miss_rate, "miss_rate", 0.0, 1.0))
+        object.__setattr__(self, "miss_scale", _per_joint(self.miss_scale, "miss_scale", 0.0, None))
+        object.__setattr__(self, "hit_scale", _per_joint(self.hit_scale, "hit_scale", 0.0, None))
+
+    @classmethod
+    def uniform(cls, error_scale: float) -> "OcclusionModel":
+        """Every hidden joint displaced per axis by N(0, ``error_scale`` box diagonals)."""
+        if not (np.isfinite(error_scale) and error_scale > 0):
+            raise HipartError(f"error scale {error_scale}: the std of a hidden joint's displacement must be a "
                               "positive number of box diagonals (e.g. 0.1)")
+        return cls((1.0,) * H36M.num_joints, (error_scale,) * H36M.num_joints, (0.0,) * H36M.num_joints,
+                   f"every hidden joint displaced by {error_scale:g} box diagonals")
+
+    @classmethod
+    def fitted(cls) -> "OcclusionModel":
+        """The parameters fitted from image-level detections on the default data (the package's default)."""
+        values = json.loads(resources.files("hipart.resources").joinpath(FITTED).read_text())
+        return cls.from_dict(values)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "OcclusionModel":
+        try:
+            return cls(values["miss_rate"], values["miss_scale"], values["hit_scale"], values.get("source", ""))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise HipartError(f"keypoint occlusion model: missing or malformed parameter ({exc})") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"miss_rate": list(self.miss_rate), "miss_scale": list(self.miss_scale),
+                "hit_scale": list(self.hit_scale), "source": self.source}
 
     def corrupt(self, x: np.ndarray, hidden: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Displace the hidden joints like a detector guessing them."""
-        box = person_boxes(x)
-        diag = np.linalg.norm(box[:, 2:] - box[:, :2], axis=1)[:, None, None]
-        noise = rng.normal(size=x.shape) * self.error_scale * diag
+        """Displace the hidden joints of (N, J, 2) px like a detector guessing them."""
+        diag = box_diagonals(person_boxes(x))[:, None, None]
+        miss = rng.uniform(size=hidden.shape) < np.asarray(self.miss_rate)
+        scale = np.where(miss, np.asarray(self.miss_scale), np.asarray(self.hit_scale))[..., None] * diag
+        noise = rng.normal(size=x.shape) * scale
         return np.where(hidden[..., None], x + noise, x)
 
-    def mask(self, x: np.ndarray, ratio: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        hidden = mask_occlusion(x, ratio, rng)
+    def occlude(self, x: np.ndarray, kind: str, ratio: float, rng: np.random.Generator
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """(occluded poses, hidden mask) for one setting applied to every frame of (N, J, 2) px."""
+        hidden = hidden_joints(x, person_boxes(x), draw_occluders(kind, ratio, len(x), rng))
         return self.corrupt(x, hidden, rng), hidden
 
+    def mask(self, x: np.ndarray, ratio: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return self.occlude(x, "mask", ratio, rng)
+
     def crop(self, x: np.ndarray, ratio: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        hidden, _ = crop_occlusion(x, ratio, rng)
-        return self.corrupt(x, hidden, rng), hidden
+        return self.occlude(x, "crop", ratio, rng)
 
     def augment(self, x: np.ndarray, rng: np.random.Generator, max_ratio: float = 0.5) -> np.ndarray:
         """Training augmentation: per frame, no occlusion (1/3), a mask or a crop (1/3 each) of a ratio drawn
         uniformly in [0, max_ratio]."""
         out = x.copy()
         kind = rng.integers(0, 3, size=len(x))
-        for k, fn in ((1, mask_occlusion), (2, lambda p, r, g: crop_occlusion(p, r, g)[0])):
+        for k, name in ((1, "mask"), (2, "crop")):
             sel = np.flatnonzero(kind == k)
             if len(sel):
-                ratio = float(rng.uniform(0, max_ratio))
-                hidden = fn(x[sel], ratio, rng)
-                out[sel] = self.corrupt(x[sel], hidden, rng)
+                out[sel] = self.occlude(x[sel], name, float(rng.uniform(0, max_ratio)), rng)[0]
         return out
 
 
+def fit_keypoint_model(detected: np.ndarray, truth: np.ndarray, hidden: np.ndarray, found: np.ndarray,
+                       source: str, failure: float = FAILURE) -> OcclusionModel:
+    """Fit :class:`OcclusionModel` to a detector's output on occluded images: ``detected`` and ``truth`` (N, 17, 2)
+    px, ``hidden`` (N, 17) joints under the occluder, ``found`` (N,) frames with a detection (a frame without one
+    counts as a miss of every hidden joint). Per joint, over its hidden instances: the miss rate (error >
+    ``failure`` box diagonals, or no detection) and the per-axis RMS error of the detected misses and of the rest,
+    in box diagonals of the true joints' padded box. A joint never hidden (or never seen missed) gets the values
+    pooled over all joints."""
+    if not hidden.any():
+        raise HipartError("no joint is hidden in these settings; fit the keypoint model on occluded frames")
+    diag = box_diagonals(person_boxes(truth))[:, None, None]
+    d = np.where(found[:, None, None], (detected - truth) / np.maximum(diag, 1e-6), np.nan)
+    err = np.linalg.norm(d, axis=-1)
+    missed = hidden & (~found[:, None] | (err > failure))
+    ok = hidden & found[:, None] & (err <= failure)
+    seen_missed = missed & found[:, None]
+
+    def fit(h: np.ndarray, m: np.ndarray, o: np.ndarray, sm: np.ndarray, dj: np.ndarray) -> tuple[float, ...]:
+        rate = m.sum() / h.sum()
+        miss_scale = np.sqrt(np.mean(dj[sm] ** 2)) if sm.any() else np.nan
+        hit_scale = np.sqrt(np.mean(dj[o] ** 2)) if o.any() else 0.0
+        return float(rate), float(miss_scale), float(hit_scale)
+
+    pooled = fit(hidden, missed, ok, seen_missed, d)
+    params = []
+    for j in range(truth.shape[1]):
+        if not hidden[:, j].any():
+            params.append(pooled)
+            continue
+        rate, miss_scale, hit_scale = fit(hidden[:, j], missed[:, j], ok[:, j], seen_missed[:, j], d[:, j])
+        params.append((rate, miss_scale if np.isfinite(miss_scale) else pooled[1], hit_scale))
+    rate, miss, hit = zip(*params)
+    return OcclusionModel(rate, tuple(m if np.isfinite(m) else failure for m in miss), hit, source)
+
+
 def calibrate_error_scale(detected: np.ndarray, truth: np.ndarray, failure: float = FAILURE) -> dict[str, float]:
-    """Fit ``OcclusionModel.error_scale`` to real detections: (N, J, 2) detected and true px -> the per-axis RMS
-    displacement of the failed joints in box diagonals (``error_scale``), and the fraction of joints that failed."""
+    """Fit the single-scale model (:meth:`OcclusionModel.uniform`) to real detections: (N, J, 2) detected and true
+    px -> the per-axis RMS displacement of the failed joints in box diagonals (``error_scale``), and the fraction
+    of joints that failed."""
     if detected.shape != truth.shape or detected.ndim != 3 or detected.shape[-1] != 2:
         raise HipartError(f"detections {detected.shape} and ground truth {truth.shape} must both be (N, J, 2) px")
     if not (np.isfinite(detected).all() and np.isfinite(truth).all()):
         raise HipartError("detections or ground truth hold NaN / infinite values; drop those frames first")
-    box = person_boxes(truth)
-    diag = np.linalg.norm(box[:, 2:] - box[:, :2], axis=1)[:, None]
+    diag = box_diagonals(person_boxes(truth))[:, None]
     d = (detected - truth) / np.maximum(diag, 1e-6)[..., None]
     failed = np.linalg.norm(d, axis=-1) > failure
     if not failed.any():

@@ -26,7 +26,7 @@ def bench_results(baseline_run, tiny_dataset, tmp_path_factory):
     assert json.loads((out / "occlusion" / "meta.json").read_text())["settings"]["settings"] == [["mask", 0.4],
                                                                                                 ["crop", 0.3]]
     result = CliRunner().invoke(cli, ["bench", "occlusion", "--run", str(baseline_run), "--out", str(out), "--mask",
-                                      "0.2", "--mask", "0.4", "--crop", "0", "--crop", "0.3"])
+                                      "0.2", "--mask", "0.4", "--crop", "0", "--crop", "0.3", "--level", "keypoint"])
     assert result.exit_code == 0, result.output
     return baseline_run, out, result.output
 
@@ -110,7 +110,7 @@ def test_a_missing_method_is_listed_not_invented(baseline_run, tmp_path):
     shutil.copytree(baseline_run, run)
     shutil.rmtree(run / "baseline_diffpose")
     result = CliRunner().invoke(cli, ["bench", "occlusion", "--run", str(run), "--crop", "0.3", "--out",
-                                      str(tmp_path / "res")])
+                                      str(tmp_path / "res"), "--level", "keypoint"])
     assert result.exit_code == 0, result.output
     assert "diffpose: no checkpoint" in result.output
     table = pd.read_csv(tmp_path / "res" / "occlusion" / "occlusion_mpjpe.csv", index_col="method")
@@ -158,3 +158,38 @@ def test_bench_all_refuses_a_folder_that_is_not_a_run(tmp_path):
     with pytest.raises(HipartError, match="no dataset manifest"):
         (tmp_path / "config.yaml").write_text("name: tiny\n")
         BenchRun.open(tmp_path, tmp_path)
+
+
+@pytest.mark.slow
+def test_image_level_occlusion_feeds_every_method_the_same_cached_detections(baseline_run, rendered_tiny, tmp_path):
+    pytest.importorskip("mediapipe")
+    from hipart.detect.dataset import detect_dataset
+    from hipart.occlusion import OcclusionModel
+
+    detect_dataset(rendered_tiny, progress=False, log=lambda m: None)  # fits the joint adapter on the train renders
+    args = ["bench", "occlusion", "--run", str(baseline_run), "--mask", "0.4", "--crop", "0.3", "--frames", "8"]
+    first = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    meta = json.loads((tmp_path / "a" / "occlusion" / "meta.json").read_text())["settings"]
+    assert meta["level"] == "image" and meta["frames"] == 8 and meta["sequences"] == 2  # whole 4-frame sequences
+    table = pd.read_csv(tmp_path / "a" / "occlusion" / "occlusion_mpjpe.csv", index_col="method")
+    assert list(table.columns) == ["clean", "mask 0.4", "crop 0.3"]
+    assert {"HiPART (hier lifter)", "sparse lifter", "diffpose", "mixste-f5-sparse"} <= set(table.index)
+    assert np.isfinite(table.to_numpy()).all()
+    det = pd.read_csv(tmp_path / "a" / "occlusion" / "detector.csv", index_col="setting")
+    assert det.loc["clean", "hidden joints (%)"] == 0 and det.loc["mask 0.4", "hidden joints (%)"] > 0
+    assert (det["no detection (%)"] >= 0).all() and np.isfinite(det.loc["clean", "2D error visible (px)"])
+    model = OcclusionModel.from_dict(json.loads((tmp_path / "a" / "occlusion" / "keypoint_model.json").read_text()))
+    assert "fitted from BlazePose" in model.source
+    # the same seed again: every detection from the cache, the same numbers
+    second = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "b")])
+    assert second.exit_code == 0 and "0 new)" in second.output and ", 0 new" not in first.output.splitlines()[-1]
+    again = pd.read_csv(tmp_path / "b" / "occlusion" / "occlusion_mpjpe.csv", index_col="method")
+    pd.testing.assert_frame_equal(table, again)
+    # the keypoint level reads the fitted model back
+    kp = CliRunner().invoke(cli, ["bench", "occlusion", "--run", str(baseline_run), "--level", "keypoint", "--mask",
+                                  "0.4", "--out", str(tmp_path / "c"), "--keypoint-model",
+                                  str(tmp_path / "a" / "occlusion" / "keypoint_model.json")])
+    assert kp.exit_code == 0, kp.output
+    kp_meta = json.loads((tmp_path / "c" / "occlusion" / "meta.json").read_text())["settings"]
+    assert kp_meta["level"] == "keypoint" and kp_meta["keypoint_model"] == model.to_dict()

@@ -9,7 +9,11 @@ from formats import write_videopose3d
 
 from hipart.data.videopose3d import paired_detections
 from hipart.errors import HipartError
-from hipart.occlusion import OcclusionModel, calibrate_error_scale, crop_occlusion, mask_occlusion, person_boxes
+from hipart.bench.occlusion import setting_rng
+from hipart.occlusion import (SIDES, Occluders, OcclusionModel, box_diagonals, calibrate_error_scale, crop_occlusion,
+                              draw_occluders, fit_keypoint_model, hidden_joints, mask_occlusion, occlude_image,
+                              person_boxes)
+from hipart.training.inputs import hold_missing
 
 
 def uniform_points(n: int = 400, seed: int = 0) -> np.ndarray:
@@ -70,3 +74,92 @@ def test_calibration_recovers_a_known_error_scale(tmp_path):
     assert fit["error_scale"] == pytest.approx(0.2 / np.sqrt(2), rel=1e-5)
     with pytest.raises(HipartError, match="identical"):
         calibrate_error_scale(gt, gt)
+
+
+# ---------------------------------------------------------------- image level
+
+
+def test_a_crop_removes_the_band_beyond_its_cut_and_nothing_else():
+    image = np.ones((80, 100, 3), np.uint8)
+    box = np.array([10.0, 20.0, 90.0, 60.0])  # 80 wide, 40 high
+    for side, check in ((0, lambda o: (o[:, :30] == 0).all() and (o[:, 30:] == 1).all()),     # x < 10 + 0.25 * 80
+                        (1, lambda o: (o[:, 71:] == 0).all() and (o[:, :71] == 1).all()),     # x > 90 - 20
+                        (2, lambda o: (o[:30] == 0).all() and (o[30:] == 1).all()),           # y < 20 + 0.25 * 40
+                        (3, lambda o: (o[51:] == 0).all() and (o[:51] == 1).all())):          # y > 60 - 10
+        occ = Occluders("crop", 0.25, sides=np.array([side]))
+        assert check(occlude_image(image, box, occ, 0)), SIDES[side]
+    assert (occlude_image(image, box, Occluders("crop", 0.0, sides=np.array([0])), 0) == 1).all()
+
+
+def test_masked_pixels_are_exactly_where_joints_count_as_hidden():
+    rng = np.random.default_rng(0)
+    image = np.full((400, 300, 3), 200, np.uint8)
+    boxes = np.array([[40.0, 50.0, 260.0, 370.0]])
+    occ = draw_occluders("mask", 0.4, 1, setting_rng_for_test())
+    out = occlude_image(image, boxes[0], occ, 0)
+    assert occ.cells.sum() == round(0.4 * 64)
+    points = rng.integers([0, 0], [300, 400], size=(1, 500, 2)).astype(float)  # pixel centres, in and out of the box
+    hidden = hidden_joints(points, boxes, occ)[0]
+    black = out[points[0, :, 1].astype(int), points[0, :, 0].astype(int), 0] == 0
+    assert hidden.any() and np.array_equal(hidden, black)
+    covered_area = (out[..., 0] == 0).sum() / (220 * 320)
+    assert abs(covered_area - 0.4) < 0.02  # cells are whole pixels
+
+
+def setting_rng_for_test():
+    return setting_rng(7, "mask", 0.4)
+
+
+def test_the_same_seed_gives_the_same_occluders_and_another_seed_others():
+    a = draw_occluders("mask", 0.6, 5, setting_rng(0, "mask", 0.6))
+    b = draw_occluders("mask", 0.6, 5, setting_rng(0, "mask", 0.6))
+    c = draw_occluders("mask", 0.6, 5, setting_rng(1, "mask", 0.6))
+    assert np.array_equal(a.cells, b.cells) and not np.array_equal(a.cells, c.cells)
+    assert np.array_equal(draw_occluders("crop", 0.3, 9, setting_rng(0, "crop", 0.3)).sides,
+                          draw_occluders("crop", 0.3, 9, setting_rng(0, "crop", 0.3)).sides)
+
+
+def test_fitting_the_keypoint_model_recovers_known_miss_rates_and_scales():
+    rng = np.random.default_rng(2)
+    truth = rng.uniform(100, 500, size=(400, 17, 2))
+    diag = box_diagonals(person_boxes(truth))
+    hidden = np.zeros((400, 17), bool)
+    hidden[:, 3] = True  # the right ankle is always hidden
+    hidden[:200, 5] = True  # the left knee half the time
+    detected = truth.copy()
+    detected[:100, 3, 0] += 0.3 * diag[:100]  # a quarter of the hidden ankles missed by 0.3 diagonals along x
+    found = np.ones(400, bool)
+    found[399] = False  # a frame without any detection: all its hidden joints count as missed
+    fit = fit_keypoint_model(np.nan_to_num(detected), truth, hidden, found, "test")
+    assert fit.miss_rate[3] == pytest.approx(101 / 400)
+    assert fit.miss_scale[3] == pytest.approx(0.3 / np.sqrt(2), rel=1e-6)
+    assert fit.miss_rate[5] == 0.0 and fit.hit_scale[5] == 0.0
+    # a joint never hidden gets the values pooled over every hidden joint: (101 + 0) misses of 600 hidden
+    assert fit.miss_rate[0] == pytest.approx(101 / 600) and fit.miss_scale[0] == pytest.approx(fit.miss_scale[3])
+    with pytest.raises(HipartError, match="no joint is hidden"):
+        fit_keypoint_model(detected, truth, np.zeros((400, 17), bool), found, "test")
+
+
+def test_keypoint_model_parameters_are_checked_and_round_trip():
+    model = OcclusionModel.fitted()
+    assert len(model.miss_rate) == 17 and OcclusionModel.from_dict(model.to_dict()) == model
+    with pytest.raises(HipartError, match="miss_rate"):
+        OcclusionModel(miss_rate=(1.5,) * 17)
+    with pytest.raises(HipartError, match="positive number"):
+        OcclusionModel.uniform(-1.0)
+    # with miss rate 0 and hit scale 0 hidden joints stay where they are
+    x = np.random.default_rng(0).uniform(0, 100, size=(20, 17, 2))
+    still = OcclusionModel((0.0,) * 17, (0.1,) * 17, (0.0,) * 17)
+    assert np.array_equal(still.occlude(x, "mask", 0.5, np.random.default_rng(0))[0], x)
+
+
+def test_a_frame_without_a_detection_is_held_and_reported_not_dropped():
+    x = np.zeros((6, 17, 2), np.float32)
+    x[:, :, 0] = np.arange(6)[:, None]  # frame i at x = i
+    found = np.array([True, False, False, True, False, False])
+    start, end = np.array([0, 0, 0, 0, 4, 4]), np.array([4, 4, 4, 4, 6, 6])  # two sequences
+    filled, held = hold_missing(np.where(found[:, None, None], x, np.nan), found, start, end,
+                                np.full((17, 2), 99.0, np.float32))
+    assert held.tolist() == [False, True, True, False, True, True]
+    assert filled[:, 0, 0].tolist() == [0, 0, 3, 3, 99, 99]  # nearest detected frame (the earlier on a tie)
+    assert len(filled) == 6

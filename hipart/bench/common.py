@@ -103,6 +103,12 @@ class Results:
         self.files += [csv.name, f"{stem}.md"]
         return csv
 
+    def json(self, obj: dict[str, Any], stem: str) -> Path:
+        path = self.folder / f"{stem}.json"
+        write_json_atomic(path, obj)
+        self.files.append(path.name)
+        return path
+
     def plot(self, fig: plt.Figure, stem: str) -> Path:
         path = self.folder / f"{stem}.png"
         with atomic_path(path) as tmp:

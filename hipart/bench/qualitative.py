@@ -39,7 +39,7 @@ def run_qualitative(bench: BenchRun, out: str | Path, frames: tuple[int, ...] = 
     bad = [i for i in chosen if not 0 <= i < len(x_s)]
     if bad:
         raise HipartError(f"--frame {bad[0]}: the test split has frames 0..{len(x_s) - 1}")
-    x_occ, hidden = occluded_inputs(x_s, kind, ratio, seed, OcclusionModel())
+    x_occ, hidden = occluded_inputs(x_s, kind, ratio, seed, OcclusionModel.fitted())
     x_occ = x_occ.astype(np.float32)
     ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run, device, {"test": clean.with_inputs(x_occ)}, log)
     hier = ctx.lift_frames("test", "hier")

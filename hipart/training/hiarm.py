@@ -165,7 +165,7 @@ def _train(cfg: Config, data_dir: Path, msst_path: Path, out: StageDir, resume: 
             f"part order {h.part_order}"
             + (", occlusion augmentation on" if h.occlusion_augment else "")
             + (f"; resuming after epoch {ckpt['epoch']}" if ckpt else ""))
-    occlusion = OcclusionModel()
+    occlusion = OcclusionModel.fitted()
 
     def step(net: torch.nn.Module, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         cond = train.x_s[idx]
