@@ -69,8 +69,11 @@ def dataset_digest(data_dir: Path) -> str:
 
 
 def plan_units(data_dir: str | Path, split: str, subjects: Iterable[str] | None = None,
-               actions: Iterable[str] | None = None) -> list[ImageUnit]:
-    """The image sequences of a split (optionally some subjects/actions), in PoseDataset row order."""
+               actions: Iterable[str] | None = None, every: int = 1) -> list[ImageUnit]:
+    """The image sequences of a split (optionally some subjects/actions; every ``every``-th stored frame of each),
+    in PoseDataset row order."""
+    if every < 1:
+        raise HipartError(f"--every must be at least 1, got {every}")
     ds = PoseDataset(data_dir, split, subjects=subjects, actions=actions, fields=("x_s",), normalize=False)
     everything = PoseDataset(data_dir, split, fields=("x_s",), normalize=False, verify=False)
     meta = ds.meta
@@ -80,7 +83,7 @@ def plan_units(data_dir: str | Path, split: str, subjects: Iterable[str] | None 
     starts, _ = ds.sequence_bounds()
     units = []
     for start in np.unique(starts):
-        seq = np.flatnonzero(starts == start)
+        seq = np.flatnonzero(starts == start)[::every]
         first = seq[0]
         units.append(ImageUnit(split, f"S{int(meta['subject'][first])}", H36M_ACTIONS[int(meta["action"][first])],
                                int(meta["subaction"][first]), int(meta["camera"][first]),
@@ -210,9 +213,11 @@ def check_settings(out: Path, settings: dict[str, Any], force: bool) -> None:
 def render_dataset(data_dir: str | Path, out: str | Path | None = None, split: str = "test",
                    shard: Shard = Shard(), workers: int = 1, fmt: str = "mp4", quality: int = 90,
                    subjects: Iterable[str] | None = None, actions: Iterable[str] | None = None, force: bool = False,
-                   progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any] | None:
+                   progress: bool = True, log: Callable[[str], None] = print, every: int = 1) -> dict[str, Any] | None:
     """Render (or resume, or confirm) the images of a dataset; returns the manifest, or None while other shards
-    still have units to do."""
+    still have units to do. ``every`` renders every k-th stored frame of each sequence (e.g. enough training
+    images to fit the joint adapter and train on detections); a rerun with another ``every`` redoes the sequences
+    whose frames differ."""
     data_dir = Path(data_dir)
     manifest = load_manifest(data_dir)
     dataset_capture(manifest)  # refuses other sources and distortion before anything is written
@@ -231,9 +236,14 @@ def render_dataset(data_dir: str | Path, out: str | Path | None = None, split: s
     check_settings(out, settings, force)
     if shard.count == 1:
         remove_stale_temporaries(out)  # with shards running at once, another task's temporary may be live
-    plan = [u for s in resolve_splits(split) for u in plan_units(data_dir, s, subjects, actions)]
+    plan = [u for s in resolve_splits(split) for u in plan_units(data_dir, s, subjects, actions, every)]
     mine = shard.take(plan)
-    todo = [u for u in mine if read_record(out / f"{u.stem}{FORMATS[fmt]}") is None]
+
+    def rendered(unit: ImageUnit, verify: bool = True) -> bool:
+        record = read_record(out / f"{unit.stem}{FORMATS[fmt]}", verify=verify)
+        return record is not None and tuple(record["frames"]) == unit.frames
+
+    todo = [u for u in mine if not rendered(u)]
     total = sum(len(u.frames) for u in mine)
     if todo:
         (out / MANIFEST).unlink(missing_ok=True)  # the folder is changing: no manifest until it is complete
@@ -244,7 +254,7 @@ def render_dataset(data_dir: str | Path, out: str | Path | None = None, split: s
     with bar:
         for record in _run(manifest, todo, out, fmt, quality, workers):
             bar.update(len(record["frames"]))
-    missing = [u for u in plan if read_record(out / f"{u.stem}{FORMATS[fmt]}", verify=False) is None]
+    missing = [u for u in plan if not rendered(u, verify=False)]
     if missing:
         log(f"{out}: shard {shard} done; {len(missing)} sequence(s) of this selection remain for other shards "
             "(the run that finishes them writes the manifest)")
