@@ -39,7 +39,7 @@ def preview(out: Path, subject: str, camera: int, frames_per_action: int, action
 
 @data.command("build")
 @click.option("--config", "config_name", default="paper", show_default=True,
-              help="Preset (tiny, demo, paper) or YAML file; its 'data' section sets the defaults below.")
+              help="Preset (tiny, demo, bench, paper) or YAML file; its 'data' section sets the defaults below.")
 @click.option("--source", default=None,
               help="'default' (the embedded Anny capture) or a Pose2Mesh data folder (Human36M annotations, SMPL "
                    "neutral pickle, J_regressor_h36m_correct.npy). Default: the config's data.source.")

@@ -22,7 +22,7 @@ import yaml
 from hipart.errors import HipartError
 from hipart.io import write_text_atomic
 
-PRESETS = ("tiny", "demo", "paper")
+PRESETS = ("tiny", "demo", "bench", "paper")
 
 
 @dataclass(frozen=True)
@@ -272,7 +272,7 @@ def _preset_values(name: str) -> dict[str, Any]:
 
 
 def load_config(name_or_path: str | Path = "paper", overrides: dict[str, Any] | None = None) -> Config:
-    """A preset name (tiny, demo, paper) or a YAML file path -> validated Config."""
+    """A preset name (tiny, demo, bench, paper) or a YAML file path -> validated Config."""
     key = str(name_or_path)
     if key in PRESETS:
         values = _preset_values(key)
