@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from hipart import __version__
@@ -32,6 +31,7 @@ from hipart.data.shards import memmap_shard, write_shard
 from hipart.data.sources import CaptureSource, ShardData, Task, frame_fields
 from hipart.errors import HipartError
 from hipart.io import file_sha256, write_json_atomic
+from hipart.parallel import parallel_map, threads_per_worker
 
 FORMAT_VERSION = 2  # 2: the "normalization" key (was "normalisation")
 MANIFEST = "manifest.json"
@@ -108,17 +108,14 @@ def _remove_stale_temporaries(out: Path) -> None:
                 p.unlink()
 
 
-# ---------------------------------------------------------------- workers
-
-_WORKER_SOURCE: CaptureSource | None = None
+# ---------------------------------------------------------------- work
 
 
-def _worker_init(source: CaptureSource, threads: int) -> None:
-    import torch
-
-    global _WORKER_SOURCE
-    torch.set_num_threads(threads)
-    _WORKER_SOURCE = source
+def _source(source: CaptureSource, threads: int | None) -> CaptureSource:
+    """A worker's source (heavy members are rebuilt on first use in each process)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return source
 
 
 def _write(out: Path, task: Task, shard: ShardData) -> dict[str, Any]:
@@ -129,31 +126,10 @@ def _write(out: Path, task: Task, shard: ShardData) -> dict[str, Any]:
             "bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
-def _worker_task(task: Task, done: set[str], fast: bool, out: str) -> list[dict[str, Any]]:
-    assert _WORKER_SOURCE is not None
-    return [_write(Path(out), task, shard) for shard in _WORKER_SOURCE.run(task, done, fast)]
-
-
-def _run_inline(source: CaptureSource, tasks: list[Task], done: set[str], fast: bool, out: Path
-                ) -> Iterator[dict[str, Any]]:
-    for task in tasks:
-        for shard in source.run(task, done, fast):
-            yield _write(out, task, shard)
-
-
-def _run_pool(source: CaptureSource, tasks: list[Task], done: set[str], fast: bool, out: Path, workers: int
-              ) -> Iterator[dict[str, Any]]:
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init,
-                             initargs=(source, threads)) as pool:
-        futures = [pool.submit(_worker_task, t, done, fast, str(out)) for t in tasks]
-        try:
-            for fut in as_completed(futures):
-                yield from fut.result()
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+def _task_shards(source: CaptureSource, item: tuple[Task, set[str], bool, str]) -> Iterator[dict[str, Any]]:
+    task, done, fast, out = item
+    for shard in source.run(task, done, fast):
+        yield _write(Path(out), task, shard)
 
 
 # ---------------------------------------------------------------- build
@@ -211,8 +187,8 @@ def build_dataset(source: CaptureSource, out: str | Path, workers: int = 1, forc
     expected = source.expected_frames()
     bar = tqdm(total=expected, initial=sum(r["frames"] for r in records.values()), unit="frame", unit_scale=True,
                desc="data build", disable=not progress, dynamic_ncols=True)
-    runner = (_run_inline(source, tasks, done, fast, out) if workers == 1
-              else _run_pool(source, tasks, done, fast, out, workers))
+    runner = parallel_map(_source, (source, threads_per_worker(workers)), _task_shards,
+                          [(t, done, fast, str(out)) for t in tasks], workers)
     journal_fh = None
     try:
         with bar:

@@ -19,10 +19,8 @@ last sequence fits the adapter and writes the row-aligned files, the archive and
 from __future__ import annotations
 
 import json
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -36,6 +34,7 @@ from hipart.detect.blazepose import make_detector
 from hipart.detect.videopose3d import save_positions_2d
 from hipart.errors import HipartError
 from hipart.io import atomic_path, file_sha256, write_json_atomic
+from hipart.parallel import parallel_map
 from hipart.render.dataset import ImageSet, dataset_digest, resolve_splits
 from hipart.render.jobs import Shard, read_record, remove_stale_temporaries, write_record
 from hipart.skeleton import H36M
@@ -68,36 +67,14 @@ def _detect_unit(detector: Detector, images: ImageSet, out: Path, unit: dict[str
                                "frames": len(frames), "detected": int(det.detected.sum())})
 
 
-_WORKER: tuple[Detector, ImageSet] | None = None
+def _detector(name: str, data_dir: str, images_dir: str) -> tuple[Detector, ImageSet]:
+    """A worker's detector and image reader."""
+    return make_detector(name), ImageSet(data_dir, images_dir)
 
 
-def _worker_init(name: str, data_dir: str, images_dir: str) -> None:
-    global _WORKER
-    _WORKER = (make_detector(name), ImageSet(data_dir, images_dir))
-
-
-def _worker_unit(out: str, unit: dict[str, Any]) -> dict[str, Any]:
-    assert _WORKER is not None
-    return _detect_unit(_WORKER[0], _WORKER[1], Path(out), unit)
-
-
-def _run(name: str, images: ImageSet, units: list[dict[str, Any]], out: Path, workers: int
-         ) -> Iterator[dict[str, Any]]:
-    if workers == 1:
-        detector = make_detector(name)
-        for unit in units:
-            yield _detect_unit(detector, images, out, unit)
-        return
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init,
-                             initargs=(name, str(images.data_dir), str(images.root))) as pool:
-        futures = [pool.submit(_worker_unit, str(out), u) for u in units]
-        try:
-            for fut in as_completed(futures):
-                yield fut.result()
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+def _detect_item(state: tuple[Detector, ImageSet], item: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    out, unit = item
+    return [_detect_unit(state[0], state[1], Path(out), unit)]
 
 
 def _done(out: Path, unit: dict[str, Any]) -> bool:
@@ -137,7 +114,8 @@ def detect_dataset(data_dir: str | Path, split: str = "all", shard: Shard = Shar
     bar = tqdm(total=total, initial=total - sum(u["frames"] for u in todo), unit="img", desc="detect",
                disable=not progress, dynamic_ncols=True)
     with bar:
-        for record in _run(detector, images, todo, out, workers):
+        for record in parallel_map(_detector, (detector, str(images.data_dir), str(images.root)), _detect_item,
+                                   [(str(out), u) for u in todo], workers):
             bar.update(record["frames"])
     all_units = [u for u in images.units if u["split"] in images.splits]
     missing = [u for u in all_units if not _done(out, u)]

@@ -11,22 +11,21 @@ videos are done. The joint adapter comes from a rendered dataset (``--adapter``)
 from __future__ import annotations
 
 import re
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 from tqdm import tqdm
 
 from hipart.camera import load_h36m_cameras
 from hipart.detect.adapter import JointAdapter
-from hipart.detect.base import Detections
+from hipart.detect.base import Detections, Detector
 from hipart.detect.blazepose import make_detector
 from hipart.detect.videopose3d import write_archive
 from hipart.errors import HipartError
 from hipart.io import atomic_path
+from hipart.parallel import parallel_map
 from hipart.render.jobs import Shard, read_record, write_record
 from hipart.render.store import iter_images
 
@@ -92,29 +91,9 @@ def _detect_video(detector: Any, video: Video, parts: Path, every: int) -> dict[
                                "detected": int(det.detected.sum())})
 
 
-_DETECTOR: Any = None
-
-
-def _worker_init(name: str) -> None:
-    global _DETECTOR
-    _DETECTOR = make_detector(name)
-
-
-def _worker_video(video: Video, parts: str, every: int) -> dict[str, Any]:
-    return _detect_video(_DETECTOR, video, Path(parts), every)
-
-
-def _run(name: str, videos: list[Video], parts: Path, every: int, workers: int) -> Iterator[dict[str, Any]]:
-    if workers == 1:
-        detector = make_detector(name)
-        for v in videos:
-            yield _detect_video(detector, v, parts, every)
-        return
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init,
-                             initargs=(name,)) as pool:
-        futures = [pool.submit(_worker_video, v, str(parts), every) for v in videos]
-        for fut in as_completed(futures):
-            yield fut.result()
+def _video_item(detector: Detector, item: tuple[Video, str, int]) -> list[dict[str, Any]]:
+    video, parts, every = item
+    return [_detect_video(detector, video, Path(parts), every)]
 
 
 def detect_videos(folder: str | Path, out: str | Path, adapter: str | Path, shard: Shard = Shard(), workers: int = 1,
@@ -141,7 +120,7 @@ def detect_videos(folder: str | Path, out: str | Path, adapter: str | Path, shar
         log(f"{parts}: resuming; {len(mine) - len(todo)} of {len(mine)} video(s) already detected")
     with tqdm(total=len(mine), initial=len(mine) - len(todo), unit="video", desc="detect", disable=not progress,
               dynamic_ncols=True) as bar:
-        for _ in _run(detector, todo, parts, every, workers):
+        for _ in parallel_map(make_detector, (detector,), _video_item, [(v, str(parts), every) for v in todo], workers):
             bar.update(1)
     missing = [v for v in videos if not done(v)]
     if missing:

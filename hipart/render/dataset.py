@@ -18,14 +18,12 @@ the selection writes the index and the manifest.
 from __future__ import annotations
 
 import json
-import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from hipart import __version__
@@ -34,6 +32,7 @@ from hipart.data.build import MANIFEST, SPLITS
 from hipart.data.dataset import PoseDataset, load_manifest
 from hipart.errors import HipartError
 from hipart.io import atomic_path, file_sha256, write_json_atomic
+from hipart.parallel import parallel_map, threads_per_worker
 from hipart.render.frames import CaptureFrames, dataset_capture
 from hipart.render.jobs import Shard, read_record, record_path, remove_stale_temporaries, write_record
 from hipart.render.offscreen import OffscreenRenderer, set_render_threads
@@ -137,41 +136,17 @@ def _render_unit(worker: UnitRenderer, out: Path, unit: ImageUnit, fmt: str, qua
                                "rows": list(unit.rows), "boxes": boxes.tolist()})
 
 
-_WORKER: UnitRenderer | None = None
+def _renderer(manifest: dict[str, Any], threads: int | None) -> UnitRenderer:
+    """A worker's renderer (one OpenGL context per process)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+        set_render_threads(threads)
+    return UnitRenderer(manifest)
 
 
-def _worker_init(manifest: dict[str, Any], threads: int) -> None:
-    import torch
-
-    global _WORKER
-    torch.set_num_threads(threads)
-    set_render_threads(threads)
-    _WORKER = UnitRenderer(manifest)
-
-
-def _worker_unit(out: str, unit: ImageUnit, fmt: str, quality: int) -> dict[str, Any]:
-    assert _WORKER is not None
-    return _render_unit(_WORKER, Path(out), unit, fmt, quality)
-
-
-def _run(manifest: dict[str, Any], units: list[ImageUnit], out: Path, fmt: str, quality: int, workers: int
-         ) -> Iterator[dict[str, Any]]:
-    if workers == 1:
-        worker = UnitRenderer(manifest)
-        for unit in units:
-            yield _render_unit(worker, out, unit, fmt, quality)
-        return
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init,
-                             initargs=(manifest, threads)) as pool:
-        futures = [pool.submit(_worker_unit, str(out), u, fmt, quality) for u in units]
-        try:
-            for fut in as_completed(futures):
-                yield fut.result()
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+def _render_item(worker: UnitRenderer, item: tuple[str, ImageUnit, str, int]) -> list[dict[str, Any]]:
+    out, unit, fmt, quality = item
+    return [_render_unit(worker, Path(out), unit, fmt, quality)]
 
 
 # ---------------------------------------------------------------- the job
@@ -252,7 +227,8 @@ def render_dataset(data_dir: str | Path, out: str | Path | None = None, split: s
     bar = tqdm(total=total, initial=total - sum(len(u.frames) for u in todo), unit="img", desc="data render",
                disable=not progress, dynamic_ncols=True)
     with bar:
-        for record in _run(manifest, todo, out, fmt, quality, workers):
+        for record in parallel_map(_renderer, (manifest, threads_per_worker(workers)), _render_item,
+                                   [(str(out), u, fmt, quality) for u in todo], workers):
             bar.update(len(record["frames"]))
     missing = [u for u in plan if not rendered(u, verify=False)]
     if missing:
