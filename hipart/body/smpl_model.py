@@ -105,6 +105,19 @@ def find_smpl_model(folder: str | Path, gender: str = "neutral") -> Path:
     return hits[0]
 
 
+H36M_REGRESSOR = "J_regressor_h36m_correct.npy"  # Pose2Mesh's Human3.6M joint regressor for SMPL
+
+
+def find_joint_regressor(folder: str | Path, option: str) -> Path:
+    """Pose2Mesh's ``J_regressor_h36m_correct.npy`` below ``folder`` (the first in sorted order), or a one-line
+    error naming the command-line ``option`` that gives it."""
+    hits = sorted(Path(folder).rglob(H36M_REGRESSOR))
+    if not hits:
+        raise HipartError(f"{folder}: no {H36M_REGRESSOR} below this folder; copy it from Pose2Mesh's data or pass "
+                          f"{option}")
+    return hits[0]
+
+
 def load_joint_regressor(path: str | Path, num_vertices: int, num_joints: int = H36M.num_joints) -> np.ndarray:
     """A vertex-to-joint regressor such as Pose2Mesh's J_regressor_h36m_correct.npy, shape (joints, vertices)."""
     path = Path(path)

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from hipart.body.anny_body import AnnyBody
-from hipart.body.smpl_model import SMPLModelData, find_smpl_model, load_joint_regressor, load_smpl_model
+from hipart.body.smpl_model import (SMPLModelData, find_joint_regressor, find_smpl_model, load_joint_regressor,
+                                     load_smpl_model)
 from hipart.errors import HipartError
 from hipart.units import MM_PER_METRE
 
 MESH_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
-H36M_REGRESSOR = "J_regressor_h36m_correct.npy"
 
 
 @dataclass(frozen=True)
@@ -68,11 +68,7 @@ def pose2mesh_model(folder: str | Path, joints_regressor: str | Path | None = No
     folder = Path(folder)
     model = load_smpl_model(find_smpl_model(folder, "neutral"))
     if joints_regressor is None:
-        hits = sorted(folder.rglob(H36M_REGRESSOR))
-        if not hits:
-            raise HipartError(f"{folder}: no {H36M_REGRESSOR} below this folder; copy it from Pose2Mesh's data "
-                              "or pass --joints-regressor")
-        joints_regressor = hits[0]
+        joints_regressor = find_joint_regressor(folder, "--joints-regressor")
     return model, load_joint_regressor(joints_regressor, model.num_vertices)
 
 

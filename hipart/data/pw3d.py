@@ -26,7 +26,8 @@ import torch
 from PIL import Image
 
 from hipart.body.smpl import SMPL
-from hipart.body.smpl_model import SMPLModelData, find_smpl_model, load_joint_regressor, load_smpl_model
+from hipart.body.smpl_model import (SMPLModelData, find_joint_regressor, find_smpl_model, load_joint_regressor,
+                                     load_smpl_model)
 from hipart.camera import project_pinhole
 from hipart.pickles import load_pickle
 from hipart.errors import HipartError
@@ -35,7 +36,6 @@ from hipart.units import MM_PER_METRE
 
 SPLITS = ("train", "validation", "test")
 GENDERS = {"m": "male", "f": "female"}  # 3DPW's gender codes -> SMPL model
-H36M_REGRESSOR = "J_regressor_h36m_correct.npy"
 
 
 @dataclass(frozen=True)
@@ -235,11 +235,7 @@ class PW3DTruth:
             raise HipartError(f"{smpl_dir}: no such folder; give --smpl-dir with the SMPL model pickles")
         models = {g: load_smpl_model(find_smpl_model(smpl_dir, g)) for g in GENDERS.values()}
         if regressor is None:
-            hits = sorted(smpl_dir.rglob(H36M_REGRESSOR))
-            if not hits:
-                raise HipartError(f"{smpl_dir}: no {H36M_REGRESSOR} below this folder; copy it from Pose2Mesh's data "
-                                  "or pass --regressor")
-            regressor = hits[0]
+            regressor = find_joint_regressor(smpl_dir, "--regressor")
         V = models["male"].num_vertices
         return cls(models, load_joint_regressor(regressor, V))
 
