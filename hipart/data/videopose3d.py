@@ -1,9 +1,13 @@
-"""VideoPose3D's Human3.6M archives: data_3d_h36m.npz and data_2d_h36m_{gt,cpn_ft_h36m_dbb,...}.npz.
+"""VideoPose3D's Human3.6M archives: data_3d_h36m.npz and data_2d_h36m_{gt,cpn_ft_h36m_dbb,...}.npz, read, and
+2D detections written in the same layout (``hipart detect``).
 
 - 3D: ``positions_3d`` = {subject: {action: (N, 32, 3) world metres}}; we keep the 17 joints of
   ``hipart.skeleton.H36M_FROM_32`` and convert to millimetres, hipart's unit.
 - 2D: ``positions_2d`` = {subject: {action: [4 x (N, 17, 2) px]}} (one array per camera, in the order of the
   calibration file) and ``metadata`` = {layout_name, num_joints, keypoints_symmetry}.
+- Written detections add, in the same nesting, ``confidence_2d`` (N, 17), ``detected_2d`` (N,) bool and
+  ``frames_2d`` (N,) frame numbers; frames without a person are NaN in ``positions_2d``. A camera without video
+  gets an empty (0, 17, 2) array; synthetic actions are named like Human3.6M's videos, "<Action> <subaction>".
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from hipart.errors import HipartError
+from hipart.io import atomic_path
 from hipart.pickles import load_npz_entry
-from hipart.skeleton import H36M, H36M_FROM_32
+from hipart.skeleton import H36M, H36M_ACTIONS, H36M_FROM_32
 from hipart.units import MM_PER_METRE
 
 Poses = dict[str, dict[str, np.ndarray]]
@@ -79,3 +84,56 @@ def paired_detections(detections: str, truth: str) -> tuple[np.ndarray, np.ndarr
         raise HipartError(f"{detections} and {truth} share no subject/action; give the detections and the ground "
                           "truth 2D archive of the same dataset")
     return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+
+
+# ---------------------------------------------------------------- writing (detections in this layout)
+
+NUM_CAMERAS = 4
+
+
+def synthetic_action_name(action: int | str, subaction: int) -> str:
+    name = H36M_ACTIONS[action] if isinstance(action, (int, np.integer)) else action
+    return f"{name} {int(subaction)}"
+
+
+def metadata(detector: str, note: str) -> dict[str, Any]:
+    return {"layout_name": "h36m", "num_joints": H36M.num_joints,
+            "keypoints_symmetry": [list(H36M.joints_left), list(H36M.joints_right)], "detector": detector,
+            "note": note}
+
+
+def write_archive(path: str | Path, sequences: dict[tuple[str, str, int], dict[str, np.ndarray]], detector: str,
+                  note: str) -> Path:
+    """``sequences[(subject, action name, camera index)]`` = {x_s, confidence, detected, frame} -> the archive."""
+    nested: dict[str, dict[str, dict[str, list[np.ndarray]]]] = {
+        key: {} for key in ("positions_2d", "confidence_2d", "detected_2d", "frames_2d")}
+    fields = {"positions_2d": ("x_s", (H36M.num_joints, 2), np.float32),
+              "confidence_2d": ("confidence", (H36M.num_joints,), np.float32),
+              "detected_2d": ("detected", (), bool), "frames_2d": ("frame", (), np.int32)}
+    for subject, action in sorted({(s, a) for s, a, _ in sequences}):
+        for key, (field, shape, dtype) in fields.items():
+            per_cam = []
+            for cam in range(NUM_CAMERAS):
+                seq = sequences.get((subject, action, cam))
+                per_cam.append(np.zeros((0, *shape), dtype) if seq is None else np.asarray(seq[field], dtype))
+            nested[key].setdefault(subject, {})[action] = per_cam
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, **{k: np.array(v, dtype=object) for k, v in nested.items()},
+                            metadata=np.array(metadata(detector, note), dtype=object))
+    return path
+
+
+def save_positions_2d(path: str | Path, per_split: dict[str, dict[str, np.ndarray]], detector: str) -> Path:
+    """Row-aligned detections of the dataset's splits (with their subject/action/subaction/camera/frame fields)."""
+    sequences: dict[tuple[str, str, int], dict[str, list[np.ndarray]]] = {}
+    for arrays in per_split.values():
+        keep = arrays["has_image"]
+        keys = np.stack([arrays[k][keep] for k in ("subject", "action", "subaction", "camera")], axis=1)
+        uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+        for u, (s, a, sub, cam) in enumerate(uniq):
+            sel = np.flatnonzero(keep)[inverse.reshape(-1) == u]
+            sel = sel[np.argsort(arrays["frame"][sel], kind="stable")]
+            sequences[(f"S{int(s)}", synthetic_action_name(int(a), int(sub)), int(cam))] = {
+                k: arrays[k][sel] for k in ("x_s", "confidence", "detected", "frame")}
+    return write_archive(path, sequences, detector, "renders of the embedded synthetic Anny capture")

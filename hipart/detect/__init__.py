@@ -6,5 +6,6 @@
 - :mod:`hipart.detect.cache`: ``CachedDetector``, detections keyed by the images' and detector's hashes.
 - :mod:`hipart.detect.dataset`: ``detect_dataset`` (``hipart detect --data``) and ``load_row_detections``.
 - :mod:`hipart.detect.videos`: ``detect_videos`` (``hipart detect --videos``) for Human3.6M video folders.
-- :mod:`hipart.detect.videopose3d`: writing VideoPose3D's 2D layout.
+
+Archives in VideoPose3D's 2D layout are written and read by :mod:`hipart.data.videopose3d`.
 """

@@ -28,10 +28,10 @@ from tqdm import tqdm
 from hipart import __version__
 from hipart.data.build import MANIFEST
 from hipart.data.dataset import PoseDataset
+from hipart.data.videopose3d import save_positions_2d
 from hipart.detect.adapter import JointAdapter
 from hipart.detect.base import Detections, Detector
 from hipart.detect.blazepose import make_detector
-from hipart.detect.videopose3d import save_positions_2d
 from hipart.errors import HipartError
 from hipart.io import atomic_path, file_sha256, write_json_atomic
 from hipart.parallel import parallel_map

@@ -19,10 +19,10 @@ import numpy as np
 from tqdm import tqdm
 
 from hipart.camera import load_h36m_cameras
+from hipart.data.videopose3d import write_archive
 from hipart.detect.adapter import JointAdapter
 from hipart.detect.base import Detections, Detector
 from hipart.detect.blazepose import make_detector
-from hipart.detect.videopose3d import write_archive
 from hipart.errors import HipartError
 from hipart.io import atomic_path
 from hipart.parallel import parallel_map
