@@ -163,3 +163,20 @@ def render(data_dir: Path | None, config_name: str, out: Path | None, split: str
     if manifest is not None:
         counts = ", ".join(f"{n} {s}" for s, n in manifest["counts"].items())
         click.echo(f"images: {out or data_dir / 'images'} ({counts} images; {time.perf_counter() - start:.1f} s)")
+
+
+@data.command("footage")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
+              help="A Pose2Mesh build ('hipart data build --source pose2mesh/').")
+@click.option("--videos", type=click.Path(path_type=Path), required=True,
+              help="The folder holding Human3.6M's S1/Videos/..., S9/Videos/... (e.g. 'Directions 1.54138969.mp4').")
+@click.option("--split", type=click.Choice(["train", "test", "all"]), default="all", show_default=True)
+@click.option("--force", is_flag=True, help="Replace an image folder made otherwise.")
+def footage(data_dir: Path, videos: Path, split: str, force: bool) -> None:
+    """Index a Pose2Mesh build's rows in Human3.6M's own videos as its images (nothing copied), so 'hipart detect
+    --data', training on detections and 'hipart bench occlusion --level image' run on real frames."""
+    from hipart.render.footage import index_footage
+
+    manifest = index_footage(data_dir, videos, split, force, log=click.echo)
+    counts = ", ".join(f"{n} {s}" for s, n in manifest["counts"].items())
+    click.echo(f"images: {data_dir / 'images'} ({counts} frames in {len(manifest['units'])} videos)")

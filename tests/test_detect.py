@@ -12,13 +12,14 @@ pytest.importorskip("mediapipe")
 pytest.importorskip("pyvista")
 
 from hipart.data.dataset import PoseDataset  # noqa: E402
+from hipart.data.h36m_videos import find_videos  # noqa: E402
 from hipart.data.videopose3d import load_positions_2d  # noqa: E402
 from hipart.detect.adapter import JointAdapter  # noqa: E402
 from hipart.detect.base import Detections  # noqa: E402
 from hipart.detect.blazepose import BLAZEPOSE_NAMES, BlazePose  # noqa: E402
 from hipart.detect.cache import CachedDetector  # noqa: E402
 from hipart.detect.dataset import detect_dataset, load_row_detections  # noqa: E402
-from hipart.detect.videos import detect_videos, find_videos  # noqa: E402
+from hipart.detect.videos import detect_videos  # noqa: E402
 from hipart.errors import HipartError  # noqa: E402
 from hipart.render.dataset import ImageSet  # noqa: E402
 from hipart.render.jobs import Shard  # noqa: E402

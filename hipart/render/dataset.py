@@ -250,6 +250,15 @@ def write_manifest(data_dir: Path, out: Path, settings: dict[str, Any]) -> dict[
             rec = read_record(path)
             if rec is not None:
                 records.append({**rec, "file": f"{split}/{rec['file']}"})
+    return write_index(data_dir, out, settings, records, "renders of the embedded synthetic Anny capture (not "
+                                                         "Human3.6M footage)")
+
+
+def write_index(data_dir: Path, out: Path, settings: dict[str, Any], records: list[dict[str, Any]], note: str
+                ) -> dict[str, Any]:
+    """The per-split image indexes and the manifest (written last) of an image folder whose units are
+    ``records`` (each: file, split, subject, action, subaction, camera, frames, rows, boxes, bytes, sha256; optional
+    ``source`` and ``positions`` for frames read out of another file)."""
     counts, indexes = {}, {}
     for split in SPLITS:
         recs = [(k, r) for k, r in enumerate(records) if r["split"] == split]
@@ -280,7 +289,7 @@ def write_manifest(data_dir: Path, out: Path, settings: dict[str, Any]) -> dict[
         indexes[split] = {"file": name, "sha256": file_sha256(out / name)}
     manifest = {
         "format_version": FORMAT_VERSION, "hipart_version": __version__, "settings": settings,
-        "note": "renders of the embedded synthetic Anny capture (not Human3.6M footage)",
+        "note": note,
         "dataset": str(Path(data_dir).resolve()), "counts": counts, "indexes": indexes,
         "units": [{k: v for k, v in r.items() if k not in ("rows", "boxes", "frames")} | {"frames": len(r["frames"])}
                   for r in records],
@@ -315,7 +324,7 @@ class ImageSet:
         self.units: list[dict[str, Any]] = self.manifest["units"]
         if verify:
             for u in self.units:
-                p = self.root / u["file"]
+                p = Path(u["source"]) if "source" in u else self.root / u["file"]
                 if not p.is_file() or p.stat().st_size != u["bytes"] or file_sha256(p) != u["sha256"]:
                     raise HipartError(f"{p}: missing or changed since rendering; rerun 'hipart data render'")
 
@@ -331,12 +340,29 @@ class ImageSet:
             return {k: z[k] for k in z.files}
 
     def unit_images(self, unit: int | dict[str, Any]) -> Iterator[np.ndarray]:
-        """The images of one unit (an index into ``units`` or its entry), in frame order."""
+        """The images of one unit (an index into ``units`` or its entry), in frame order. Units indexed from other
+        files (``hipart data footage``) read their ``positions`` out of their ``source`` video."""
         entry = self.units[unit] if isinstance(unit, int) else unit
-        return iter_images(self.root / entry["file"])
+        if "source" not in entry:
+            return iter_images(self.root / entry["file"])
+        return _frames_at(iter_images(entry["source"]), entry["positions"], entry["source"])
 
     def record(self, unit: int | dict[str, Any]) -> dict[str, Any]:
         """A unit's full record: frames, dataset rows and person boxes as well."""
         entry = self.units[unit] if isinstance(unit, int) else unit
         rec = json.loads(record_path(self.root / entry["file"]).read_text())
         return rec
+
+
+def _frames_at(frames: Iterator[np.ndarray], positions: list[int], source: str) -> Iterator[np.ndarray]:
+    """The frames at ascending ``positions`` of a sequence, decoding it once."""
+    wanted = iter(positions)
+    target, i = next(wanted, None), -1
+    for i, frame in enumerate(frames):
+        if target is None:
+            return
+        if i == target:
+            yield frame
+            target = next(wanted, None)
+    if target is not None:
+        raise HipartError(f"{source}: has no frame {target} (ends at {i}); the video is shorter than its annotations")
