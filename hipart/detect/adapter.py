@@ -51,7 +51,10 @@ RIDGE = 1e-4  # relative to the mean squared normalized input; keeps rarely-vary
 def normalizing_frame(keypoints: np.ndarray, origin: tuple[int, ...] = ORIGIN) -> tuple[np.ndarray, np.ndarray]:
     """Per frame the origin (N, 2) px and scale (N,) px: hips midpoint and the keypoints' box diagonal."""
     centre = keypoints[:, list(origin)].mean(axis=1)
-    scale = np.linalg.norm(np.nanmax(keypoints, axis=1) - np.nanmin(keypoints, axis=1), axis=-1)
+    scale = np.full(len(keypoints), np.nan)
+    seen = np.isfinite(keypoints).any(axis=(1, 2))  # frames without a person have no keypoints at all
+    k = keypoints[seen]
+    scale[seen] = np.linalg.norm(np.nanmax(k, axis=1) - np.nanmin(k, axis=1), axis=-1)
     return centre, np.where(scale > 0, scale, np.nan)
 
 
