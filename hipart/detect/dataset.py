@@ -34,6 +34,7 @@ from hipart.detect.base import Detections, Detector
 from hipart.detect.blazepose import make_detector
 from hipart.errors import HipartError
 from hipart.io import atomic_path, file_sha256, write_json_atomic
+from hipart.occlusion import box_diagonals, person_boxes
 from hipart.parallel import parallel_map
 from hipart.render.dataset import ImageSet, dataset_digest, resolve_splits
 from hipart.render.jobs import Shard, read_record, remove_stale_temporaries, write_record
@@ -173,11 +174,9 @@ def finish(data_dir: Path, images: ImageSet, out: Path, settings: dict[str, Any]
         per_split_rows[split] = {**arrays, **{k: ds.meta[k] for k in ("subject", "action", "subaction", "camera",
                                                                        "frame")}}
         truth = ds.arrays()["x_s"]
-        ok = arrays["detected"]
-        err = np.linalg.norm(arrays["x_s"][ok] - truth[ok], axis=-1) if ok.any() else np.zeros((0, 17))
         splits[split] = {"file": f"{split}.npz", "sha256": file_sha256(out / f"{split}.npz"), "rows": n,
-                         "images": int(arrays["has_image"].sum()), "detected": int(ok.sum()),
-                         "mean_error_px": round(float(err.mean()), 2) if err.size else None}
+                         "images": int(arrays["has_image"].sum()), "detected": int(arrays["detected"].sum()),
+                         **accuracy(arrays["x_s"], truth, arrays["detected"])}
     archive = out / f"data_2d_h36m_{detector}.npz"
     save_positions_2d(archive, per_split_rows, detector)
     manifest = {"format_version": FORMAT_VERSION, "hipart_version": __version__, "settings": settings,
@@ -187,6 +186,19 @@ def finish(data_dir: Path, images: ImageSet, out: Path, settings: dict[str, Any]
                 "note": "17 Human3.6M joints in px; NaN and detected=False where the detector found no person"}
     write_json_atomic(out / MANIFEST, manifest)
     return manifest
+
+
+def accuracy(detected: np.ndarray, truth: np.ndarray, found: np.ndarray) -> dict[str, Any]:
+    """How close the adapted detections (N, 17, 2) px are to the rows' truth on the frames with a detection: mean
+    2D error (px) overall and per joint, and PCK, the share of joints within 0.05 of the true joints' padded box
+    diagonal (``pck_0.05``) and within 10 px (``pck_10px``)."""
+    if not found.any():
+        return {"mean_error_px": None, "per_joint_error_px": None, "pck_0.05": None, "pck_10px": None}
+    err = np.linalg.norm(detected[found] - truth[found], axis=-1)
+    diag = box_diagonals(person_boxes(truth[found].astype(np.float64)))[:, None]
+    return {"mean_error_px": round(float(err.mean()), 2),
+            "per_joint_error_px": dict(zip(H36M.names, np.round(err.mean(axis=0), 2).tolist())),
+            "pck_0.05": round(float((err < 0.05 * diag).mean()), 4), "pck_10px": round(float((err < 10).mean()), 4)}
 
 
 def load_row_detections(data_dir: str | Path, split: str, detector: str = "blazepose",
