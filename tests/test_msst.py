@@ -170,6 +170,7 @@ def test_training_writes_checkpoint_metrics_and_summary(trained, tiny_dataset):
     assert list(metrics["epoch"]) == [1, 2]
     for col in ("loss", "recon_d", "recon_f", "commitment", "local", "global", "test_x_f_px", "codes_hit_s"):
         assert np.isfinite(metrics[col]).all()
+    assert metrics["test_x_f_px"].iloc[-1] == pytest.approx(summary["test"]["x_f_px"])  # the final model's score
     assert summary["test"]["codes_used_s"] > 1 and summary["test"]["codes_used_d"] > 1
     assert json.loads((out / "summary.json").read_text())["steps"] == summary["steps"] == 2 * 4800 // 32
     # save / load round trip: identical outputs
