@@ -65,8 +65,8 @@ def check_fresh(stage: StageDir, resume: bool, force: bool) -> None:
     if stage.checkpoint.exists() and not (resume or force):
         raise HipartError(f"{stage.checkpoint} exists; pass --resume to continue it or --force to train again")
     if resume and not force and not stage.checkpoint.exists():
-        raise HipartError(f"--resume: {stage.checkpoint} does not exist, so there is nothing to continue; drop --resume "
-                          "to start training ('hipart train all' resumes or starts each stage as needed)")
+        raise HipartError(f"--resume: {stage.checkpoint} does not exist, so there is nothing to continue; drop "
+                          "--resume to start training ('hipart train all' resumes or starts each stage as needed)")
 
 
 def stage_state(stage: StageDir, kind: str, differences: Callable[[dict[str, Any]], list[str]], what: str) -> str:

@@ -201,7 +201,8 @@ FILES: dict[str, Callable[[Path, object], None]] = {
 
 # ---------------------------------------------------------------------------------------------- the cases
 CASES: dict[tuple[str, str], list[str]] = {
-    ("hipart coarsen", "`--mesh` path that does not exist"): ["coarsen", "--mesh", "{out}/missing.obj", "--out", "{out}/h.npz"],
+    ("hipart coarsen", "`--mesh` path that does not exist"):
+        ["coarsen", "--mesh", "{out}/missing.obj", "--out", "{out}/h.npz"],
     ("hipart coarsen", "`--mesh` file of an unsupported format (an `.npz`)"):
         ["coarsen", "--mesh", "{not_zip.npz}", "--out", "{out}/h.npz"],
     ("hipart coarsen", "`--levels` that are not strictly decreasing (48 then 96)"):
@@ -237,11 +238,13 @@ CASES: dict[tuple[str, str], list[str]] = {
         ["data", "build", "--config", "{cfg_typed.yaml}", "--out", "{out}"],
     ("hipart data build", "`--config` file with a codebook size of 0"):
         ["data", "build", "--config", "{cfg_codebook.yaml}", "--out", "{out}"],
-    ("hipart data build", "`--shard-size 0`"): ["data", "build", "--config", "tiny", "--shard-size", "0", "--out", "{out}"],
+    ("hipart data build", "`--shard-size 0`"):
+        ["data", "build", "--config", "tiny", "--shard-size", "0", "--out", "{out}"],
     ("hipart data build", "`--train-stride 0`"):
         ["data", "build", "--config", "tiny", "--train-stride", "0", "--out", "{out}"],
     ("hipart data build", "`--workers 0`"):  # with the dataset's hierarchy: no 'coarsening ...' note first
-        ["data", "build", "--config", "tiny", "--hierarchy", "{data}/hierarchy.npz", "--workers", "0", "--out", "{out}"],
+        ["data", "build", "--config", "tiny", "--hierarchy", "{data}/hierarchy.npz", "--workers", "0", "--out",
+         "{out}"],
     ("hipart data build", "`--hierarchy` file that does not exist"):
         ["data", "build", "--config", "tiny", "--hierarchy", "{out}/h.npz", "--out", "{out}"],
     ("hipart data build", "`--hierarchy` file that is not a zip archive"):
@@ -257,11 +260,14 @@ CASES: dict[tuple[str, str], list[str]] = {
     ("hipart data info", "a `manifest.json` that is not JSON"): ["data", "info", "{manifest_not_json}"],
     ("hipart data info", "a `manifest.json` without `shards`"): ["data", "info", "{manifest_no_shards}"],
     ("hipart data info", "`--verify` with a corrupted shard"): ["data", "info", "{corrupted_dataset}", "--verify"],
-    ("hipart data render", "`--shard 3/2`"): ["data", "render", "--data", "{out}/data", "--shard", "3/2", "--out", "{out}"],
-    ("hipart data render", "`--shard abc`"): ["data", "render", "--data", "{out}/data", "--shard", "abc", "--out", "{out}"],
+    ("hipart data render", "`--shard 3/2`"):
+        ["data", "render", "--data", "{out}/data", "--shard", "3/2", "--out", "{out}"],
+    ("hipart data render", "`--shard abc`"):
+        ["data", "render", "--data", "{out}/data", "--shard", "abc", "--out", "{out}"],
     ("hipart data render", "`--quality 0`"):
         ["data", "render", "--data", "{data}", "--format", "jpeg", "--quality", "0", "--out", "{out}"],
-    ("hipart data render", "an unknown `--subject`"): ["data", "render", "--data", "{data}", "--subject", "S99", "--out", "{out}"],
+    ("hipart data render", "an unknown `--subject`"):
+        ["data", "render", "--data", "{data}", "--subject", "S99", "--out", "{out}"],
     ("hipart train msst", "a negative learning rate"):
         ["train", "msst", "--config", "{cfg_lr.yaml}", "--data", "{data}", "--out", "{out}"],
     ("hipart train msst", "a NaN learning rate"):
@@ -299,11 +305,13 @@ CASES: dict[tuple[str, str], list[str]] = {
         ["train", "diffpose", "--config", "tiny", "--data", "{data}", "--run", "{out}", "--epochs", "0"],
     ("hipart train mixste", "`--input foo`"):
         ["train", "mixste", "--config", "tiny", "--data", "{data}", "--run", "{out}", "--input", "foo"],
-    ("hipart train all", "dropout 1.5"): ["train", "all", "--config", "{cfg_dropout.yaml}", "--data", "{data}", "--out", "{out}"],
+    ("hipart train all", "dropout 1.5"):
+        ["train", "all", "--config", "{cfg_dropout.yaml}", "--data", "{data}", "--out", "{out}"],
     ("hipart train all", "`--with-baselines` and an unknown baseline setting"):
         ["train", "all", "--config", "{cfg_baseline_setting.yaml}", "--data", "{data}", "--out", "{out}",
          "--with-baselines"],
-    ("hipart predict", "none of `--input`, `--image`, `--video`"): ["predict", "--run", "{out}/run", "--out", "{out}/p.npz"],
+    ("hipart predict", "none of `--input`, `--image`, `--video`"):
+        ["predict", "--run", "{out}/run", "--out", "{out}/p.npz"],
     ("hipart predict", "`--run` folder without checkpoints"):
         ["predict", "--run", "{empty_folder}", "--input", "{kp.npy}", "--out", "{out}/p.npz"],
     ("hipart densify", "`--out` that is not `.npz`"):
@@ -329,7 +337,8 @@ CASES: dict[tuple[str, str], list[str]] = {
     ("hipart bench occlusion", "`--run` folder that is not a run"):
         ["bench", "occlusion", "--run", "{empty_folder}", "--out", "{out}"],
     ("hipart bench speed", "`--batch 0`"): ["bench", "speed", "--run", "{out}/run", "--batch", "0", "--out", "{out}"],
-    ("hipart bench ablation", "`--setting 1,2`"): ["bench", "ablation", "--setting", "1,2", "--no-train", "--out", "{out}"],
+    ("hipart bench ablation", "`--setting 1,2`"):
+        ["bench", "ablation", "--setting", "1,2", "--no-train", "--out", "{out}"],
     ("hipart bench ablation", "`--setting 0,1,32,32`"):
         ["bench", "ablation", "--setting", "0,1,32,32", "--no-train", "--out", "{out}"],
     ("hipart report", "a folder that does not exist"): ["report", "{out}"],
@@ -339,7 +348,8 @@ CASES: dict[tuple[str, str], list[str]] = {
 
 # rows that need the trained tiny run (marked * in the table)
 KEYPOINT_FILES = {
-    "`--input` file that does not exist": "{out}/missing.npy", "keypoints of the wrong shape (N, 16, 2)": "{kp_shape.npy}",
+    "`--input` file that does not exist": "{out}/missing.npy",
+    "keypoints of the wrong shape (N, 16, 2)": "{kp_shape.npy}",
     "keypoints of strings": "{kp_str.npy}", "complex keypoints": "{kp_complex.npy}",
     "an empty array (0, 17, 2)": "{kp_empty.npy}", "keypoints holding NaN": "{kp_nan.npy}",
     "keypoints of 1e30 px": "{kp_huge.npy}", "an `.npz` that is not a zip archive": "{not_zip.npz}",
@@ -353,7 +363,8 @@ CASES.update({
     ("hipart predict", "keypoints holding inf"): PREDICT + ["{kp_inf.npy}", "--image-size", "1000", "1002"],
     ("hipart predict", "`--image-size 0 0`"): PREDICT + ["{kp.npy}", "--image-size", "0", "0"],
     ("hipart predict", "`--image-size -10 5`"): PREDICT + ["{kp.npy}", "--image-size", "-10", "5"],
-    ("hipart predict", "an `.npz` without a keypoint array"): PREDICT + ["{kp_other_names.npz}", "--image-size", "1000", "1002"],
+    ("hipart predict", "an `.npz` without a keypoint array"):
+        PREDICT + ["{kp_other_names.npz}", "--image-size", "1000", "1002"],
     ("hipart predict", "a `.json` that is not JSON"): PREDICT + ["{kp_broken.json}"],
     ("hipart predict", "a `.json` whose keypoints are strings"): PREDICT + ["{kp_strings.json}"],
     ("hipart predict", "a `.json` whose `image_size` is not two numbers"): PREDICT + ["{kp_size.json}"],
@@ -374,10 +385,12 @@ CASES.update({
     ("hipart bench codebook", "`--codes 0`"): ["bench", "codebook", "--run", "{run}", "--codes", "0", "--out", "{out}"],
     ("hipart bench qualitative", "`--frame` beyond the test split"):
         ["bench", "qualitative", "--run", "{run}", "--frame", "960", "--out", "{out}"],
-    ("hipart bench qualitative", "`--ratio nan`"): ["bench", "qualitative", "--run", "{run}", "--ratio", "nan", "--out", "{out}"],
+    ("hipart bench qualitative", "`--ratio nan`"):
+        ["bench", "qualitative", "--run", "{run}", "--ratio", "nan", "--out", "{out}"],
     ("hipart bench qualitative", "`--ratio -0.5`"):
         ["bench", "qualitative", "--run", "{run}", "--ratio", "-0.5", "--out", "{out}"],
-    ("hipart bench densify", "a run without HiARM"): ["bench", "densify", "--run", "{run_without_hiarm}", "--out", "{out}"],
+    ("hipart bench densify", "a run without HiARM"):
+        ["bench", "densify", "--run", "{run_without_hiarm}", "--out", "{out}"],
     ("hipart bench 3dpw", "`--root` that does not exist"):
         ["bench", "3dpw", "--run", "{run}", "--root", "{out}/3DPW", "--out", "{out}"],
 })
@@ -439,7 +452,8 @@ def test_bad_input_is_one_error_line_and_writes_nothing(key, args, tmp_path, req
     says = ROWS[key][0] if key in ROWS else pytest.fail(f"no table row for {key}")
     ctx = Context(tmp_path, request)
     argv = [ctx.fill(a) for a in args]
-    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "inputs").rglob("*")} if (tmp_path / "inputs").exists() else {}
+    inputs = tmp_path / "inputs"
+    before = {p: p.stat().st_mtime_ns for p in inputs.rglob("*")} if inputs.exists() else {}
     result = CliRunner().invoke(cli, argv)
     lines = result.output.strip().splitlines()
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
@@ -447,6 +461,6 @@ def test_bad_input_is_one_error_line_and_writes_nothing(key, args, tmp_path, req
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
     assert says in lines[0], lines[0]
     assert not (tmp_path / "out").exists(), sorted(str(p) for p in (tmp_path / "out").rglob("*"))
-    after = {p: p.stat().st_mtime_ns for p in (tmp_path / "inputs").rglob("*")} if before else {}
+    after = {p: p.stat().st_mtime_ns for p in inputs.rglob("*")} if before else {}
     assert after == before, "the command changed or added files among its inputs"
-    assert not (tmp_path / "inputs" / MARKER).exists()  # the malicious checkpoint ran no code
+    assert not (inputs / MARKER).exists()  # the malicious checkpoint ran no code

@@ -152,7 +152,8 @@ def test_a_damaged_token_cache_is_recomputed_with_a_message(run_copy, tiny_datas
                              log=lines.append)
     assert torch.equal(q_s, original["q_s"]) and torch.equal(q_d, original["q_d"])
     assert len(lines) == (0 if damage == "foreign" else 1)
-    assert all(re.fullmatch(re.escape(str(cache)) + r": unreadable cache \(\w+\); recomputing it", line) for line in lines)
+    assert all(re.fullmatch(re.escape(str(cache)) + r": unreadable cache \(\w+\); recomputing it", line)
+               for line in lines)
     assert not (cache.parent / "ran.txt").exists()
     rewritten = torch.load(cache, weights_only=True)  # the cache is whole again, under the right key
     assert rewritten["key"] == original["key"] and torch.equal(rewritten["q_d"], original["q_d"])
@@ -174,7 +175,8 @@ def test_a_damaged_hier_cache_is_recomputed_with_a_message(run_copy, tiny_datase
     x_d, x_f = densified_levels(frames, "test", layout, layout.lifter("hier"), torch.device("cpu"), lines.append)
     assert torch.equal(torch.from_numpy(x_d), original["x_d"]) and torch.equal(torch.from_numpy(x_f), original["x_f"])
     assert len(lines) == (0 if damage == "foreign" else 1)
-    assert all(re.fullmatch(re.escape(str(cache)) + r": unreadable cache \(\w+\); recomputing it", line) for line in lines)
+    assert all(re.fullmatch(re.escape(str(cache)) + r": unreadable cache \(\w+\); recomputing it", line)
+               for line in lines)
     assert not (cache.parent / "ran.txt").exists()
     assert torch.load(cache, weights_only=True)["key"] == original["key"]
 
