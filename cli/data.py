@@ -107,15 +107,15 @@ def info(folder: Path, verify: bool) -> None:
     from hipart.errors import HipartError
 
     manifest = load_manifest(folder)
+    bad = verify_shards(folder, manifest["shards"]) if verify else []
+    if bad:  # before the table, so that a failed check is the one line printed
+        raise HipartError(f"{len(bad)} bad shard(s) in {folder}, first: {bad[0]}; rebuild with "
+                          "'hipart data build --force'")
     for line in summary_lines(manifest):
         click.echo(line)
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         click.echo(frames_table(manifest).to_string())
     if verify:
-        bad = verify_shards(folder, manifest["shards"])
-        if bad:
-            raise HipartError(f"{len(bad)} bad shard(s) in {folder}, first: {bad[0]}; rebuild with "
-                              "'hipart data build --force'")
         click.echo(f"verified: all {len(manifest['shards'])} shards match their sha256")
 
 

@@ -58,9 +58,15 @@ def load_model(path: str | Path, kind: str, build: Callable[[dict[str, Any]], nn
 
 
 def check_fresh(stage: StageDir, resume: bool, force: bool) -> None:
-    """Refuse to overwrite a stage's checkpoint unless resuming or forcing."""
+    """Refuse to overwrite a stage's checkpoint unless resuming or forcing, to resume a checkpoint that does not
+    exist, and a stage folder that is a file."""
+    if stage.path.exists() and not stage.path.is_dir():
+        raise HipartError(f"{stage.path} is a file; give a folder for the stage (--out)")
     if stage.checkpoint.exists() and not (resume or force):
         raise HipartError(f"{stage.checkpoint} exists; pass --resume to continue it or --force to train again")
+    if resume and not force and not stage.checkpoint.exists():
+        raise HipartError(f"--resume: {stage.checkpoint} does not exist, so there is nothing to continue; drop "
+                          "--resume to start training ('hipart train all' resumes or starts each stage as needed)")
 
 
 def stage_state(stage: StageDir, kind: str, differences: Callable[[dict[str, Any]], list[str]], what: str) -> str:

@@ -280,7 +280,12 @@ def load_config(name_or_path: str | Path = "paper", overrides: dict[str, Any] | 
         path = Path(key)
         if not path.is_file():
             raise HipartError(f"config '{key}' is neither a preset ({', '.join(PRESETS)}) nor an existing YAML file")
-        values = _read_yaml(path.read_text(), str(path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError) as exc:
+            raise HipartError(f"{path}: not a readable YAML text file ({type(exc).__name__}); give a preset name or a "
+                              "YAML config") from None
+        values = _read_yaml(text, str(path))
         name = values.get("name", path.stem)  # the file's own name, never the base preset's
         base = values.pop("base", None)
         if base is not None:

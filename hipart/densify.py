@@ -13,6 +13,8 @@ from hipart.models.hipart import HiPART
 from hipart.skeleton import H36M
 
 KEYPOINT_KEYS = ("keypoints", "x_s", "positions_2d")
+# No image is a million pixels wide: larger keypoints are not pixels (and 1e30 overflows the pose normalization).
+MAX_PIXELS = 1e6
 
 
 def load_keypoints(path: str | Path) -> np.ndarray:
@@ -58,8 +60,13 @@ def check_keypoints(x: np.ndarray, path: str | Path) -> np.ndarray:
 def densify_file(run: str | Path, inp: str | Path, out: str | Path, device: str = "auto",
                  use_cache: bool = True) -> dict[str, np.ndarray]:
     """Densify the keypoints in ``inp`` with the run's HiARM + MSST; write x_s, x_d, x_f (px) and tokens."""
+    if Path(out).suffix != ".npz":  # numpy would append .npz to the temporary file and leave ``out`` empty
+        raise HipartError(f"{out}: the densified levels are written as an .npz archive; give --out NAME.npz")
     model = HiPART.from_run(run, device, with_lifter=False)
     x_s = load_keypoints(inp)
+    if np.abs(x_s).max() > MAX_PIXELS:
+        raise HipartError(f"{inp}: keypoints reach {np.abs(x_s).max():.3g} px, beyond any image ({MAX_PIXELS:g} px); "
+                          "are they pixels?")
     result = {k: v.cpu().numpy() for k, v in model.densify(x_s, use_cache).items()}
     arrays = {"x_s": x_s, **result}
     with atomic_path(out) as tmp:

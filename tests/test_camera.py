@@ -5,8 +5,10 @@ import torch
 from hipart.camera import (
     Camera,
     camera_to_world,
+    denormalize_pixels,
     image_coordinates,
     load_h36m_cameras,
+    normalize_pixels,
     normalize_screen_coordinates,
     project_distorted,
     project_pinhole,
@@ -102,6 +104,21 @@ def test_screen_normalization_round_trip():
     np.testing.assert_allclose(n[0], [-1.0, -1.002])
     np.testing.assert_allclose(n[1], [1.0, 1.002])
     np.testing.assert_allclose(image_coordinates(n, 1000, 1002), x, atol=1e-12)
+
+
+def test_per_frame_pixel_normalization_known_answers():
+    # VideoPose3D's x / w * 2 - [1, h / w], each frame with its own image size (w, h)
+    x = np.array([[[0.0, 0.0], [500.0, 501.0], [1000.0, 1002.0], [250.0, 0.0]],   # a 1000 x 1002 image
+                  [[50.0, 50.0], [0.0, 100.0], [100.0, 0.0], [25.0, 75.0]]])     # a 100 x 100 image
+    size = np.array([[1000.0, 1002.0], [100.0, 100.0]])
+    expected = np.array([[[-1.0, -1.002], [0.0, 0.0], [1.0, 1.002], [-0.5, -1.002]],
+                         [[0.0, 0.0], [-1.0, 1.0], [1.0, -1.0], [-0.5, 0.5]]])
+    np.testing.assert_allclose(normalize_pixels(x, size), expected, atol=1e-12)
+    np.testing.assert_allclose(denormalize_pixels(expected, size), x, atol=1e-9)
+    t = normalize_pixels(torch.tensor(x, dtype=torch.float32), torch.tensor(size, dtype=torch.float32))
+    np.testing.assert_allclose(t.numpy(), expected, atol=1e-6)
+    # the same as the fixed-size function where the sizes agree
+    np.testing.assert_allclose(normalize_pixels(x[:1], size[:1])[0], normalize_screen_coordinates(x[0], 1000, 1002))
 
 
 def test_bad_camera_input_is_a_clear_error(tmp_path):

@@ -8,7 +8,7 @@ import scipy.sparse
 import trimesh
 from click.testing import CliRunner
 from formats import make_smpl_arrays, write_smpl_pickle
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import connected_components, dijkstra
 
 from hipart.coarsen.hem import (
     binary_tree_perm,
@@ -111,9 +111,13 @@ def test_hand_worked_hem_round_and_padding():
 def test_compat_mode_has_fewer_real_clusters_than_padded():
     sphere = trimesh.creation.icosphere(subdivisions=5)
     W = mesh_adjacency(sphere.faces, len(sphere.vertices))
-    for level in coarsen_pose2mesh(W, (96, 48)):
-        assert level.real_clusters <= level.padded_size
-        assert level.membership.max() + 1 == level.real_clusters
+    levels = coarsen_pose2mesh(W, (96, 48))
+    # the padded levels closest to 96 and 48 hold 68 and 34 nodes; 3 of the 68 are fakes, the 34 are all real
+    assert [(lv.padded_size, lv.real_clusters) for lv in levels] == [(68, 65), (34, 34)]
+    assert levels[0].real_clusters < levels[0].padded_size
+    for level in levels:
+        assert level.membership.max() + 1 == level.real_clusters and len(np.unique(level.membership)) == \
+            level.real_clusters
 
 
 @pytest.mark.parametrize("balance", ["vertices", "area"])
@@ -142,12 +146,24 @@ def test_hierarchy_round_trip_pooling_and_parts(tmp_path):
     np.testing.assert_allclose(pooled[1][2], np.stack([posed[2][loaded.memberships[1] == c].mean(0) for c in range(12)]))
     parent = loaded.parents[0]
     assert parent.shape == (40,) and (loaded.memberships[1] == parent[loaded.memberships[0]]).all()
-    # a cluster that contains a joint's anchor vertex is labelled with that joint (or one sharing its region)
-    anchors = reg.argmax(1)
-    for j, a in enumerate(anchors):
-        label = loaded.parts[0][loaded.memberships[0][a]]
-        assert 0 <= label < 17
-    assert set(np.unique(loaded.parts[0])) <= set(range(17))
+    # each cluster is labelled with the joint whose anchor vertex is nearest along the mesh to the cluster's most
+    # central member (the member closest to the cluster mean)
+    coo = mesh_adjacency(faces, 600).tocoo()
+    edges = scipy.sparse.csr_matrix((np.linalg.norm(verts[coo.row] - verts[coo.col], axis=1), (coo.row, coo.col)))
+    along_mesh = dijkstra(edges, directed=False, indices=reg.argmax(1))  # (17, 600)
+    central = [[members[np.argmin(((verts[members] - verts[members].mean(0)) ** 2).sum(1))]
+                for members in (np.flatnonzero(m == c) for c in range(m.max() + 1))] for m in loaded.memberships]
+    for parts, centres in zip(loaded.parts, central):
+        for c, v in enumerate(centres):
+            nearest = np.flatnonzero(np.isclose(along_mesh[:, v], along_mesh[:, v].min()))
+            assert parts[c] in nearest, (c, parts[c], nearest)
+    # so a cluster whose central member is joint j's anchor is labelled j: anchors on 17 fine clusters' centres
+    chosen = np.arange(0, 34, 2)
+    on_centres = np.zeros((17, 600))
+    on_centres[np.arange(17), np.asarray(central[0])[chosen]] = 1.0
+    placed = build_hierarchy(verts, faces, on_centres, (40, 12))
+    assert [np.array_equal(a, b) for a, b in zip(placed.memberships, hier.memberships)] == [True, True]
+    assert placed.parts[0][chosen].tolist() == list(range(17))
     summary = json.loads((tmp_path / "h.json").read_text())
     assert [lv["clusters"] for lv in summary["levels"]] == [40, 12]
 

@@ -22,7 +22,10 @@ from hipart_cli.main import cli
 
 
 def all_bytes(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): file_sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+    """sha256 of every file of a built dataset; renders and detections that other tests add beside it are not part
+    of the build."""
+    return {str(p.relative_to(folder)): file_sha256(p) for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.relative_to(folder).parts[0] not in ("images", "detections")}
 
 
 # ---------------------------------------------------------------- fast path
@@ -60,6 +63,28 @@ def test_fast_path_equals_full_mesh_on_smpl_fixture(pose2mesh_folder):
     fast = source.world_rows(fits, fast=True)
     full = source.world_rows(fits, fast=False)
     assert fast.shape == (6, 161, 3) and np.abs(fast - full).max() < 1e-4
+
+
+def test_pose2mesh_fits_with_a_beta_beyond_3_take_the_mean_shape(pose2mesh_folder):
+    import dataclasses
+
+    source, _ = pose2mesh_source(pose2mesh_folder)
+    fit = [f.smpl for f in source.reader.frames([9], stride=5)][0]
+
+    def shaped(**betas: float):
+        shape = np.zeros(10)
+        for i, v in betas.items():
+            shape[int(i[1:])] = v
+        return dataclasses.replace(fit, shape=shape)
+
+    fits = [shaped(), shaped(b0=3.5), shaped(b0=1.0, b4=-3.5), shaped(b0=3.0), shaped(b0=1.0)]
+    for fast in (True, False):
+        rows = source.world_rows(fits, fast=fast)
+        mean = rows[0]
+        np.testing.assert_allclose(rows[1], mean, rtol=0, atol=1e-9)  # beta 3.5: Pose2Mesh's mean shape
+        np.testing.assert_allclose(rows[2], mean, rtol=0, atol=1e-9)  # one |beta| > 3 drops every beta, the 1.0 too
+        assert np.abs(rows[3] - mean).max() > 1.0  # 3.0 is kept (the rule is |beta| > 3), and moves rows by mm
+        np.testing.assert_allclose(rows[3] - mean, 3 * (rows[4] - mean), rtol=1e-6, atol=1e-6)  # linear in beta
 
 
 def test_pose2mesh_build_follows_its_camera_convention(pose2mesh_folder, tmp_path):
@@ -102,7 +127,9 @@ def _smpl_data(folder):
 # ---------------------------------------------------------------- projection and storage
 
 
-def test_projection_matches_a_hand_computed_point(tiny_dataset):
+def test_projection_matches_a_hand_computed_point(tiny_dataset, tiny_capture):
+    from hipart.skeleton import H36M_ACTIONS
+
     manifest = load_manifest(tiny_dataset)
     ds = PoseDataset(tiny_dataset, "test", subjects=["S11"], fields=("x_s", "X_s"), normalize=False)
     i = 7
@@ -114,7 +141,10 @@ def test_projection_matches_a_hand_computed_point(tiny_dataset):
     expected = [fx * X / Z + cx, fy * Y / Z + cy]  # pinhole: the tiny preset projects without distortion
     np.testing.assert_allclose(item["x_s"][10].numpy(), expected, atol=1e-3)
     # and the camera-space point is R·X_w + t of the capture's world joint
-    assert 0 < Z < 10000 and 0 <= expected[0] <= cam["width"] and 0 <= expected[1] <= cam["height"]
+    seq = tiny_capture.sequence("S11", H36M_ACTIONS[int(item["action"])], int(item["subaction"]),
+                                frames=np.array([int(item["frame"])]))
+    head_world = tiny_capture.joints_world(seq)[0, 10].double().numpy()
+    np.testing.assert_allclose(np.asarray(cam["R"]) @ head_world + np.asarray(cam["t"]), [X, Y, Z], atol=1e-3)
 
 
 def test_manifest_counts_fields_and_statistics(tiny_dataset):
@@ -182,6 +212,34 @@ def test_resume_after_a_crash_gives_the_same_bytes(tmp_path, tiny_dataset, anny_
     logs = build_quietly(tiny_source(anny_hierarchy, tiny_capture), out)
     assert "59 finished shard(s) verified" in logs[0]
     assert all_bytes(out) == all_bytes(tiny_dataset)
+
+
+@pytest.mark.slow  # trains nothing, but two builds in fresh processes take about 25 s
+def test_a_build_killed_with_sigkill_resumes_to_the_same_bytes(tmp_path, tiny_dataset):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "hipart_cli.main", "data", "build", "--config", "tiny", "--hierarchy",
+           str(tiny_dataset / "hierarchy.npz"), "--out", str(out), "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    build = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    journal, deadline = out / "journal.jsonl", time.monotonic() + 120
+    while not (journal.is_file() and journal.read_text().count("\n") >= 20):  # 20 of the 210 shards written
+        assert build.poll() is None and time.monotonic() < deadline, build.communicate()[0].decode()[-2000:]
+        time.sleep(0.02)
+    os.kill(build.pid, signal.SIGKILL)
+    assert build.wait(timeout=60) == -signal.SIGKILL
+    assert not (out / "manifest.json").exists(), "the build finished before it was killed"
+    finished = journal.read_text().count("\n")
+    assert 20 <= finished < 210
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert f"{finished} finished shard(s) verified" in again.stdout
+    assert all_bytes(out) == all_bytes(tiny_dataset)  # shards, manifest and hierarchy, byte for byte
 
 
 def test_resume_refuses_other_settings(tmp_path, anny_hierarchy, tiny_capture, monkeypatch):

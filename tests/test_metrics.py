@@ -45,8 +45,10 @@ def test_n_mpjpe_removes_scale_only():
     rng = np.random.default_rng(3)
     gt = rng.normal(size=(3, 17, 3)) * 300
     assert n_mpjpe(0.5 * gt, gt, reduce=True) == pytest.approx(0.0, abs=1e-9)
-    shifted = gt + 50.0
-    assert n_mpjpe(shifted, gt, reduce=True) > 1.0
+    # a shift is not a scale: two joints at x = +-100 lifted by 50 in z. The best scale is
+    # s = <p, g> / <p, p> = 20000 / 25000 = 0.8, leaving (-+20, 0, 40) at each joint: sqrt(2000) mm
+    g = np.array([[[100.0, 0, 0], [-100.0, 0, 0]]])
+    assert n_mpjpe(g + [0, 0, 50.0], g, reduce=True) == pytest.approx(np.sqrt(2000.0))
 
 
 def test_pck_counts_joints_within_threshold():

@@ -170,6 +170,7 @@ def test_training_writes_checkpoint_metrics_and_summary(trained, tiny_dataset):
     assert list(metrics["epoch"]) == [1, 2]
     for col in ("loss", "recon_d", "recon_f", "commitment", "local", "global", "test_x_f_px", "codes_hit_s"):
         assert np.isfinite(metrics[col]).all()
+    assert metrics["test_x_f_px"].iloc[-1] == pytest.approx(summary["test"]["x_f_px"])  # the final model's score
     assert summary["test"]["codes_used_s"] > 1 and summary["test"]["codes_used_d"] > 1
     assert json.loads((out / "summary.json").read_text())["steps"] == summary["steps"] == 2 * 4800 // 32
     # save / load round trip: identical outputs
@@ -226,17 +227,53 @@ def test_cli_refuses_to_overwrite_and_reports_finished(trained, tiny_dataset):
     assert missing.exit_code == 1 and "no such dataset folder" in missing.output
 
 
+# `hipart train msst` in which every process, after training, saves its own model state as rank<r>.pt in argv[1]
+EVERY_RANK_SAVES = """
+import os, sys
+import torch
+import hipart.training.msst as trainer
+from hipart_cli.main import cli
+
+real_fit = trainer.fit
+
+def fit_and_save(stage, rt, out, *args, **kwargs):
+    state = real_fit(stage, rt, out, *args, **kwargs)
+    torch.save({k: v.detach().cpu() for k, v in stage.model.state_dict().items()},
+               os.path.join(sys.argv[1], f"rank{rt.rank}.pt"))
+    return state
+
+trainer.fit = fit_and_save
+cli(sys.argv[2:], prog_name="hipart")
+"""
+
+
 @pytest.mark.slow
-def test_torchrun_two_cpu_processes(tiny_dataset, tmp_path):
+def test_torchrun_two_cpu_processes_keep_identical_codebooks(tiny_dataset, tmp_path):
     out = tmp_path / "ddp"
     cfg = tmp_path / "ddp.yaml"
-    cfg.write_text("base: tiny\nmsst: {epochs: 1}\n")
+    cfg.write_text("base: tiny\nmsst: {epochs: 1, restart_every: 20}\n")  # 75 steps: three dead-code restarts
+    script = tmp_path / "every_rank_saves.py"
+    script.write_text(EVERY_RANK_SAVES)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
-           "hipart_cli.main", "train", "msst", "--config", str(cfg), "--data", str(tiny_dataset), "--out", str(out),
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+           str(tmp_path), "train", "msst", "--config", str(cfg), "--data", str(tiny_dataset), "--out", str(out),
            "--device", "cpu", "--quiet"]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == (4800 // 2) // 32  # each process: half the data
-    assert np.isfinite(summary["test"]["x_f_px"])
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    # Each process quantizes its own half of every batch, yet the EMA statistics are summed over both and
+    # restarts are broadcast, so the codebooks (and the DDP-averaged weights) stay bit-identical. Only the code-use
+    # report (hits) and the memory of recent encoder outputs are each process's own.
+    local = [k for k in ranks[0] if k.endswith((".hits", ".recent"))]
+    codebooks = [k for k in ranks[0] if k.endswith(".codebook")]
+    assert len(codebooks) == 2 and len(local) == 4  # the sparse and the dense quantizer
+    for k, v in ranks[0].items():
+        if k not in local:
+            assert torch.equal(v, ranks[1][k]), k
+    assert all(not torch.equal(ranks[0][k], ranks[1][k]) for k in local if k.endswith(".recent"))
+    assert all(int(ranks[0][k.replace("codebook", "steps")]) == 75 for k in codebooks)
+    saved = torch.load(out / "checkpoint.pt", weights_only=True)["model"]  # rank 0 writes the checkpoint
+    for k in codebooks:
+        assert torch.equal(saved[k], ranks[1][k]), k

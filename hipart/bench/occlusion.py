@@ -44,8 +44,8 @@ from hipart.errors import HipartError
 from hipart.figures import draw_skeletons_3d
 from hipart.metrics import mpjpe
 from hipart.models.hipart import HiPART
-from hipart.occlusion import (KINDS, OcclusionModel, box_diagonals, draw_occluders, fit_keypoint_model,
-                              hidden_joints, occlude_image)
+from hipart.occlusion import (KINDS, OcclusionModel, box_diagonals, check_ratio, draw_occluders,
+                              fit_keypoint_model, hidden_joints, occlude_image)
 from hipart.render.dataset import ImageSet
 from hipart.runs import RunLayout
 from hipart.skeleton import H36M
@@ -81,6 +81,7 @@ def setting_rng(seed: int, kind: str, ratio: float) -> np.random.Generator:
 def occluded_inputs(x_s: np.ndarray, kind: str, ratio: float, seed: int, model: OcclusionModel
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Keypoint level: (occluded poses, hidden mask) for one setting; deterministic in (seed, kind, ratio)."""
+    check_ratio(kind, ratio)  # before setting_rng, which cannot seed from a NaN or negative ratio
     return model.occlude(x_s.astype(np.float64), kind, ratio, setting_rng(seed, kind, ratio))
 
 

@@ -131,6 +131,8 @@ def load_joint_regressor(path: str | Path, num_vertices: int, num_joints: int = 
         raise HipartError(f"{path}: an .npz archive, not a .npy array; give the ({num_joints}, {num_vertices}) .npy file")
     if reg.shape != (num_joints, num_vertices):
         raise HipartError(f"{path}: regressor has shape {reg.shape}, expected ({num_joints}, {num_vertices})")
+    if reg.dtype.kind not in "iuf":
+        raise HipartError(f"{path}: regressor is of type {reg.dtype}; expected real numbers")
     if not np.isfinite(reg).all():
         raise HipartError(f"{path}: regressor holds NaN or infinite values")
     return reg.astype(np.float64)

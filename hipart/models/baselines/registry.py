@@ -106,6 +106,10 @@ def get_method(name: str) -> Method:
 def method_settings(cfg: Config, name: str, **overrides: Any) -> Any:
     """The method's settings: its defaults, then ``baselines.<name>`` of the config, then ``overrides``."""
     method = get_method(name)
+    strangers = sorted(set(cfg.baselines) - set(METHODS))  # a misspelt section would be silently ignored
+    if strangers:
+        raise HipartError(f"config key 'baselines.{strangers[0]}': no such baseline; registered: "
+                          f"{', '.join(sorted(METHODS))}")
     known = {f.name for f in dataclasses.fields(method.config)}
     values = {**cfg.baselines.get(name, {}), **{k: v for k, v in overrides.items() if v is not None}}
     unknown = sorted(set(values) - known)
