@@ -60,7 +60,7 @@ def densify_file(run: str | Path, inp: str | Path, out: str | Path, device: str 
     """Densify the keypoints in ``inp`` with the run's HiARM + MSST; write x_s, x_d, x_f (px) and tokens."""
     model = HiPART.from_run(run, device, with_lifter=False)
     x_s = load_keypoints(inp)
-    result = {k: v.cpu().numpy() for k, v in model.densify(x_s, use_cache).items()}
+    result = {k: v.cpu().numpy() for k, v in model.densify(x_s, "fast" if use_cache else "uncached").items()}
     arrays = {"x_s": x_s, **result}
     with atomic_path(out) as tmp:
         np.savez(tmp, **arrays)

@@ -1,4 +1,10 @@
-"""Pre-LN transformer pieces shared by HiARM (causal, with a key/value cache) and the lifter (bidirectional)."""
+"""Pre-LN transformer pieces shared by HiARM (causal, with a key/value cache) and the lifter (bidirectional).
+
+Two kinds of key/value cache for HiARM's decoding: ``forward`` takes the keys and values of earlier positions and
+returns them grown by this call's (one ``torch.cat`` per call; shapes change every step), ``step`` writes this
+call's keys and values in place into preallocated buffers of the full length and attends over all of it under a
+mask (shapes fixed for every step, which ``torch.compile`` and CUDA graphs need).
+"""
 
 from __future__ import annotations
 
@@ -29,6 +35,22 @@ class Attention(nn.Module):
                                            dropout_p=self.dropout if self.training else 0.0)
         return self.out(y.transpose(1, 2).reshape(B, T, D)), (k, v)
 
+    def step(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, positions: torch.Tensor,
+             visible: torch.Tensor) -> torch.Tensor:
+        """Inference against a preallocated cache: x (B, T, D) at cache ``positions`` (T,); keys, values
+        (B, heads, L, D / heads) receive this call's keys and values there, in place; ``visible`` (T, L) is True
+        where a query may attend. -> (B, T, D).
+
+        Masked positions get attention weight exactly 0, but 0 x NaN is NaN: unwritten cache entries must be finite
+        (zero-filled buffers).
+        """
+        B, T, D = x.shape
+        q, k, v = self.qkv(x).reshape(B, T, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        keys.index_copy_(2, positions, k)
+        values.index_copy_(2, positions, v)
+        y = F.scaled_dot_product_attention(q, keys, values, attn_mask=visible)
+        return self.out(y.transpose(1, 2).reshape(B, T, D))
+
 
 class Block(nn.Module):
     """Pre-LN transformer block: attention then MLP (mlp_ratio x width), residuals, dropout.
@@ -54,3 +76,9 @@ class Block(nn.Module):
         a, kv = self.attn(self.norm1(x), mask, cache)
         x = x + self.drop(a)
         return x + self.mlp(self.norm2(x)), kv
+
+    def step(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, positions: torch.Tensor,
+             visible: torch.Tensor) -> torch.Tensor:
+        """``forward`` in eval mode against a preallocated key/value cache (see ``Attention.step``)."""
+        x = x + self.attn.step(self.norm1(x), keys, values, positions, visible)
+        return x + self.mlp(self.norm2(x))
