@@ -98,7 +98,7 @@ def test_a_failing_compile_falls_back_to_eager_with_one_warning(monkeypatch):
     monkeypatch.setattr(fast.torch, "compile", broken_compile)
     decoder = FastDecoder(model, compile="auto", compile_after=0)
     with pytest.warns(RuntimeWarning, match=r"torch.compile failed .*RuntimeError: C\+\+ compile error: cannot find "
-                                            r"gcc\); decoding without it"):
+                                            r"gcc\); running eagerly from now on"):
         first = decoder(x)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a second warning would raise here
@@ -114,7 +114,7 @@ def test_a_failing_compile_falls_back_to_eager_with_one_warning(monkeypatch):
 def test_auto_compiles_only_once_the_decoder_is_hot(monkeypatch):
     compiled = []
 
-    def identity_compile(fn, **kw):
+    def identity_compile(fn, **kw):  # records what is compiled, compiles nothing
         compiled.append(fn.__name__)
         return fn
 
@@ -125,8 +125,8 @@ def test_auto_compiles_only_once_the_decoder_is_hot(monkeypatch):
     assert compiled == [] and not decoder.compiled
     decoder(x), decoder(x)
     assert compiled == ["decode_start", "decode_step", "decode_tokens"] and decoder.compiled  # once
-    assert FastDecoder(pinned_shape_hiarm()).compile_after == fast.AUTO_COMPILE_AFTER
-    assert FastDecoder(pinned_shape_hiarm(), compile=True, compile_after=5).compile_after == 0
+    assert FastDecoder(pinned_shape_hiarm()).policy.compile_after == fast.AUTO_COMPILE_AFTER
+    assert FastDecoder(pinned_shape_hiarm(), compile=True, compile_after=5).policy.compile_after == 0
 
 
 def test_compile_and_precision_choices_are_checked():

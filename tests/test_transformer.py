@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from hipart.models.complexity import count_params_flops
 from hipart.models.transformer import Attention, Block
 
 
@@ -42,3 +43,9 @@ def test_static_cache_steps_equal_the_growing_cache():
     torch.testing.assert_close(keys[:, :, :9], kv[0], atol=0, rtol=0)  # written in place, where they belong
     torch.testing.assert_close(values[:, :, :9], kv[1], atol=0, rtol=0)
     assert not keys[:, :, 9:].any() and not values[:, :, 9:].any()
+
+
+def test_attention_flops_are_counted_on_the_cpu():
+    # the projections (2 x 20 rows x 64 x (192 + 64)) and the two attention products (2 x 2 x 2 x 4 heads x 10 x 10 x 16)
+    counts = count_params_flops(Attention(64, 4, 0.0), torch.zeros(2, 10, 64))
+    assert counts["flops"] == 2 * 20 * 64 * (192 + 64) + 2 * 2 * 2 * 4 * 10 * 10 * 16

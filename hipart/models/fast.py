@@ -103,59 +103,117 @@ class CudaGraph:
         return tuple(t.clone() for t in self.outputs)
 
 
+def compile_options(device: torch.device) -> dict[str, Any] | None:
+    """Inductor options: on the CPU a C++ wrapper around the kernels (no Python call per kernel: at batch 1 a
+    decoding step is ~60 small kernels); elsewhere the defaults."""
+    return {"cpp_wrapper": True} if device.type == "cpu" else None
+
+
+class CompilePolicy:
+    """When the functions of one model run compiled: the ``compile`` choice, the calls counted so far (``"auto"``
+    waits ``compile_after`` of them), and what failed (then not tried again, warned about once)."""
+
+    def __init__(self, compile: bool | str = "auto", compile_after: int | None = None, what: str = "HiPART") -> None:
+        self.choice = check_compile(compile)
+        self.compile_after = (AUTO_COMPILE_AFTER if compile_after is None else compile_after) \
+            if self.choice == "auto" else 0
+        self.what = what
+        self.calls = 0
+        self.failed: set[str] = set()  # "compile", "graph"
+        self.warned: list[str] = []
+
+    def count_call(self) -> None:
+        self.calls += 1
+
+    @property
+    def hot(self) -> bool:
+        """Whether compiled code should run now (the choice allows it and ``compile_after`` calls are past)."""
+        return self.choice is not False and self.calls > self.compile_after
+
+    def use(self, kind: str) -> bool:
+        return self.hot and kind not in self.failed
+
+    def fail(self, kind: str, what: str, exc: Exception) -> None:
+        """Record a failure of ``kind``: raise under ``compile=True``, else warn once and stop trying it."""
+        text = str(exc).strip()
+        reason = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+        if self.choice is True:
+            raise HipartError(f"{what} failed for {self.what} ({reason}); use compile='auto' to fall back to "
+                              "eager code, or compile=False (--no-compile) not to try") from exc
+        self.failed.add(kind)
+        message = f"{what} failed for {self.what} ({reason}); running eagerly from now on " \
+                  "(compile=False / --no-compile skips the attempt)"
+        self.warned.append(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
+class Compiled:
+    """``fn`` run through ``torch.compile`` (made on first use) while ``policy`` says so, eagerly otherwise and
+    after a failure."""
+
+    def __init__(self, fn: Callable[..., Any], policy: CompilePolicy) -> None:
+        self.fn, self.policy = fn, policy
+        self.compiled: Callable[..., Any] | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.compiled is not None and self.policy.use("compile")
+
+    def __call__(self, *args: Any) -> Any:
+        if self.policy.use("compile"):
+            try:
+                if self.compiled is None:
+                    device = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
+                    self.compiled = torch.compile(self.fn, options=compile_options(device))
+                return self.compiled(*args)
+            except HipartError:
+                raise
+            except Exception as exc:  # no C++ compiler, an op inductor cannot lower, ...
+                self.policy.fail("compile", "torch.compile", exc)
+        return self.fn(*args)
+
+
 class FastDecoder:
     """HiARM's greedy decoding with a static key/value cache under inference mode; see the module docstring.
-    ``compile_after``: calls decoded eagerly before compiling under ``compile="auto"`` (default
-    ``AUTO_COMPILE_AFTER``; 0 compiles from the first call, as a benchmark of the steady state wants)."""
+    ``policy`` (shared with the caller's other compiled functions) or ``compile`` / ``compile_after`` say when
+    the pieces run compiled."""
 
     def __init__(self, hiarm: HiARM, compile: bool | str = "auto", precision: str = "fp32",
-                 compile_after: int | None = None) -> None:
+                 compile_after: int | None = None, policy: CompilePolicy | None = None) -> None:
         self.hiarm = hiarm
-        self.compile = check_compile(compile)
+        self.policy = policy or CompilePolicy(compile, compile_after, "HiARM decoding")
         self.precision = check_precision(precision)
-        self.compile_after = (AUTO_COMPILE_AFTER if compile_after is None else compile_after) \
-            if self.compile == "auto" else 0
-        self.calls = 0
-        self.pieces: tuple[Callable, Callable, Callable] | None = None  # compiled start, step, tokens
+        self.pieces = tuple(Compiled(f, self.policy) for f in (hiarm.decode_start, hiarm.decode_step,
+                                                               hiarm.decode_tokens))
         self.graphs: dict[tuple[int, ...], CudaGraph] = {}  # by padded input shape
-        self.failed: set[str] = set()  # "compile", "graph": what failed and is not tried again
-        self.warned: list[str] = []  # the warnings given, one per failure
 
     @property
     def compiled(self) -> bool:
         """Whether calls now run the compiled pieces."""
-        return self.pieces is not None and "compile" not in self.failed
+        return all(p.active for p in self.pieces)
+
+    @property
+    def warned(self) -> list[str]:
+        return self.policy.warned
 
     def __call__(self, x_s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalized sparse poses (B, 17, 2) -> token indices q_s (B, 17), q_d (B, 17, r), inference tensors."""
         check_precision(self.precision, x_s.device)
-        self.calls += 1
-        accelerate = self.compile is not False and self.calls > self.compile_after
+        self.policy.count_call()
         with torch.inference_mode(), autocast(x_s.device, self.precision):
-            if accelerate and x_s.device.type == "cuda" and "graph" not in self.failed and len(x_s):
+            if x_s.device.type == "cuda" and self.policy.use("graph") and len(x_s):
                 try:
                     return self._graphed(x_s)
                 except HipartError:
                     raise
                 except Exception as exc:  # capture unsupported here: launch kernels one by one instead
                     self.graphs.clear()
-                    self._fail("graph", "CUDA graph capture", exc)
-            return self.decode(x_s, accelerate)
+                    self.policy.fail("graph", "CUDA graph capture", exc)
+            return self.decode(x_s)
 
-    def decode(self, x_s: torch.Tensor, compiled: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """One static-cache decoding (call under inference mode): the compiled pieces when ``compiled`` and they
-        work, else eager."""
-        dtype = PRECISIONS[self.precision] or torch.float32
-        if compiled and "compile" not in self.failed:
-            try:
-                if self.pieces is None:
-                    h = self.hiarm
-                    self.pieces = (torch.compile(h.decode_start), torch.compile(h.decode_step),
-                                   torch.compile(h.decode_tokens))
-                return self.hiarm.decode_static(x_s, *self.pieces, cache_dtype=dtype)
-            except Exception as exc:  # no C++ compiler, an op inductor cannot lower, ...
-                self._fail("compile", "torch.compile", exc)
-        return self.hiarm.decode_static(x_s, cache_dtype=dtype)
+    def decode(self, x_s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One static-cache decoding (call under inference mode), the pieces compiled as the policy says."""
+        return self.hiarm.decode_static(x_s, *self.pieces, cache_dtype=PRECISIONS[self.precision] or torch.float32)
 
     def _graphed(self, x_s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch = len(x_s)
@@ -165,15 +223,3 @@ class FastDecoder:
             self.graphs[key] = CudaGraph(self.decode, padded)
         q_s, q_d = self.graphs[key](padded)
         return q_s[:batch], q_d[:batch]
-
-    def _fail(self, kind: str, what: str, exc: Exception) -> None:
-        text = str(exc).strip()
-        reason = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
-        if self.compile is True:
-            raise HipartError(f"{what} failed for HiARM decoding ({reason}); use compile='auto' to fall back to "
-                              "eager decoding, or compile=False (--no-compile) not to try") from exc
-        self.failed.add(kind)
-        message = f"{what} failed for HiARM decoding ({reason}); decoding without it from now on " \
-                  "(compile=False / --no-compile skips the attempt)"
-        self.warned.append(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=3)

@@ -77,12 +77,15 @@ class HiARM(nn.Module):
         """Normalized sparse pose (B, 17, 2) -> prefix tokens (B, 17, D)."""
         return self.cond_mixer(self.cond_embed(x_s))
 
-    def part_summary(self, q_s: torch.Tensor, q_d: torch.Tensor, parts: torch.Tensor) -> torch.Tensor:
-        """LSAB: tokens of parts (B, P) [q_s (B, P), q_d (B, P, r)] -> g (B, P, D)."""
+    def part_summary(self, q_s: torch.Tensor, q_d: torch.Tensor, parts: torch.Tensor, fixed: bool = False
+                     ) -> torch.Tensor:
+        """LSAB: tokens of parts (B, P) [q_s (B, P), q_d (B, P, r)] -> g (B, P, D). ``fixed``: by the
+        fixed-shape inference block (``Block.step``), as the static decoding does."""
         B, P = q_s.shape
         tokens = torch.cat([self.embed_s(q_s)[:, :, None], self.embed_d(q_d)], dim=2)  # (B, P, 1 + r, D)
         tokens = tokens + self.slot + self.part(parts)[None, :, None]
-        mixed, _ = self.lsab(tokens.reshape(B * P, 1 + self.r, -1))
+        tokens = tokens.reshape(B * P, 1 + self.r, -1)
+        mixed = self.lsab.step(tokens) if fixed else self.lsab(tokens)[0]
         return mixed.mean(dim=1).reshape(B, P, -1)
 
     def mask(self, length: int, start: int = 0, device: torch.device | None = None) -> torch.Tensor:
@@ -92,15 +95,17 @@ class HiARM(nn.Module):
         key = torch.arange(length, device=device)[None, :]
         return (key <= pos) | ((key < J) & (pos < J))  # causal, but the prefix sees all of itself
 
-    def predict(self, h: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(self, h: torch.Tensor, step: torch.Tensor, fixed: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """PH: hidden states (B, S, D) at steps ``step`` (S,) -> logits (B, S, K_s), (B, S, r, K_d).
 
-        Step k predicts part order[k]; the query slots are seeded with that part's embedding.
+        Step k predicts part order[k]; the query slots are seeded with that part's embedding. ``fixed``: by the
+        fixed-shape inference block, as the static decoding does.
         """
         B, S, D = h.shape
         target = self.order[step]
         q = h[:, :, None] + self.query + self.target_part(target)[None, :, None]  # (B, S, 1 + r, D)
-        q, _ = self.head_block(q.reshape(B * S, 1 + self.r, D))
+        q = q.reshape(B * S, 1 + self.r, D)
+        q = self.head_block.step(q) if fixed else self.head_block(q)[0]
         q = self.head_norm(q).reshape(B, S, 1 + self.r, D)
         return self.head_s(q[:, :, 0]), self.head_d(q[:, :, 1:])
 
@@ -187,7 +192,7 @@ class HiARM(nn.Module):
     def decode_tokens(self, h: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Greedy tokens of part order[step] from the hidden state h (B, 1, D); step a 0-dim tensor ->
         sparse (B,) and dense (B, r) token indices."""
-        logits_s, logits_d = self.predict(h, step.view(1))
+        logits_s, logits_d = self.predict(h, step.view(1), fixed=True)
         return logits_s[:, 0].argmax(-1), logits_d[:, 0].argmax(-1)
 
     def decode_step(self, h: torch.Tensor, step: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]]
@@ -197,7 +202,7 @@ class HiARM(nn.Module):
         part k + 1. Same shapes for every k."""
         tok_s, tok_d = self.decode_tokens(h, step)
         step = step.view(1)
-        g = self.part_summary(tok_s[:, None], tok_d[:, None], self.order[step])
+        g = self.part_summary(tok_s[:, None], tok_d[:, None], self.order[step], fixed=True)
         position = self.num_parts + step
         visible = torch.arange(self.max_length, device=h.device)[None, :] <= position  # (1, L): causal
         return tok_s, tok_d, self.run_blocks_static(g + self.pos[position], cache, position, visible)

@@ -28,7 +28,7 @@ from hipart.camera import normalize_pixels
 from hipart.device import pick_device
 from hipart.errors import HipartError
 from hipart.io import file_sha256
-from hipart.models.fast import FastDecoder
+from hipart.models.fast import Compiled, CompilePolicy, FastDecoder
 from hipart.models.hiarm import HiARM
 from hipart.models.lifter import Lifter
 from hipart.models.msst import MSST, PoseNormalizer
@@ -41,8 +41,12 @@ DECODINGS = ("fast", "cached", "uncached")
 
 
 class HiPART(nn.Module):
-    """``compile`` (True, False, "auto") and ``precision`` (fp32, bf16, fp16) configure the fast decoding: see
-    ``hipart.models.fast``; "auto" compiles once the model has decoded ``AUTO_COMPILE_AFTER`` batches."""
+    """``compile`` (True, False, "auto") and ``precision`` (fp32, bf16, fp16) configure the fast path: see
+    ``hipart.models.fast``; "auto" compiles once the model has decoded ``AUTO_COMPILE_AFTER`` batches. The fast
+    path compiles HiARM's decoding pieces and, under the same policy, the lifter; the pose normalization and MSST's
+    decoders stay eager, so that equal tokens give bit-equal levels (a compiled reduction rounds differently, by
+    ~1e-6 of the 300-px coordinates). ``policy`` says what runs compiled (``policy.warned``: the fallbacks
+    taken)."""
 
     def __init__(self, msst: MSST, hiarm: HiARM, lifter: Lifter | None = None, compile: bool | str = "auto",
                  precision: str = "fp32") -> None:
@@ -55,7 +59,9 @@ class HiPART(nn.Module):
             raise HipartError(f"the lifter reads {lifter.num_inputs} joints but HiPART produces {num_levels}; use the "
                               "run's hier lifter")
         self.msst, self.hiarm, self.lifter = msst.eval(), hiarm.eval(), lifter.eval() if lifter is not None else None
-        self.decoder = FastDecoder(hiarm, compile, precision)
+        self.policy = CompilePolicy(compile)
+        self.decoder = FastDecoder(hiarm, precision=precision, policy=self.policy)
+        self._lift = Compiled(self._lift_px, self.policy)
 
     @classmethod
     def from_run(cls, run: str | Path, device: str | torch.device = "auto", with_lifter: bool = True,
@@ -93,24 +99,37 @@ class HiPART(nn.Module):
         if decoding not in DECODINGS:
             raise HipartError(f"decoding must be one of {', '.join(DECODINGS)}, got {decoding!r}")
         x_s = torch.as_tensor(x_s_px, dtype=torch.float32)
+        fast = decoding == "fast"
         outs: dict[str, list[torch.Tensor]] = {"q_s": [], "q_d": [], "x_d": [], "x_f": []}
-        with torch.inference_mode() if decoding == "fast" else torch.no_grad():
+        with torch.inference_mode() if fast else torch.no_grad():
             for start in range(0, len(x_s), batch_size):
                 px = x_s[start:start + batch_size].to(self.device)
-                root, scale = PoseNormalizer.frame(px)
-                normalized = PoseNormalizer.normalize(px, root, scale)
-                if decoding == "fast":
+                normalized, root, scale = self._normalized_frame(px)
+                if fast:
                     q_s, q_d = self.decoder(normalized)
                 else:
                     q_s, q_d = self.hiarm.generate(normalized, use_cache=decoding == "cached")
-                x_d, x_f = self.msst.decode(q_s, q_d.reshape(len(px), -1))
-                outs["q_s"].append(q_s)
-                outs["q_d"].append(q_d)
-                outs["x_d"].append(PoseNormalizer.denormalize(x_d, root, scale))
-                outs["x_f"].append(PoseNormalizer.denormalize(x_f, root, scale))
+                x_d, x_f = self._levels_px(q_s, q_d, root, scale)
+                for k, v in (("q_s", q_s), ("q_d", q_d), ("x_d", x_d), ("x_f", x_f)):
+                    outs[k].append(v)
             out = {k: torch.cat(v) for k, v in outs.items()}
         # inference tensors cannot be saved for backward: hand out ordinary copies (made outside inference mode)
-        return {k: v.clone() for k, v in out.items()} if decoding == "fast" else out
+        return {k: v.clone() for k, v in out.items()} if fast else out
+
+    @staticmethod
+    def _normalized_frame(px: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, 17, 2) px -> normalized poses, and the root and scale that undo it."""
+        root, scale = PoseNormalizer.frame(px)
+        return PoseNormalizer.normalize(px, root, scale), root, scale
+
+    def _levels_px(self, q_s: torch.Tensor, q_d: torch.Tensor, root: torch.Tensor, scale: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens (B, 17), (B, 17, r) -> MSST's dense (B, 48, 2) and fine (B, 96, 2) levels in px."""
+        x_d, x_f = self.msst.decode(q_s, q_d.reshape(len(q_s), -1))
+        return PoseNormalizer.denormalize(x_d, root, scale), PoseNormalizer.denormalize(x_f, root, scale)
+
+    def _lift_px(self, joints: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
+        return self.lifter(normalize_pixels(joints, size))
 
     def levels(self, x_s_px: torch.Tensor | np.ndarray, decoding: str = "fast",
                batch_size: int = DENSIFY_BATCH) -> torch.Tensor:
@@ -119,7 +138,6 @@ class HiPART(nn.Module):
         x_s = torch.as_tensor(x_s_px, dtype=torch.float32, device=self.device)
         return torch.cat([x_s, out["x_d"], out["x_f"]], dim=1)
 
-    @torch.no_grad()
     def lift(self, joints_px: torch.Tensor | np.ndarray, image_size: Any, batch_size: int = LIFT_BATCH
              ) -> torch.Tensor:
         """Stacked levels (N, 161, 2) px in images of ``image_size`` ((2,) or (N, 2): width, height) -> 3D pose
@@ -128,9 +146,12 @@ class HiPART(nn.Module):
             raise HipartError("this HiPART was loaded without its lifter (with_lifter=False)")
         joints = torch.as_tensor(joints_px, dtype=torch.float32, device=self.device)
         size = torch.as_tensor(image_size, dtype=torch.float32, device=self.device).expand(len(joints), 2)
-        x = normalize_pixels(joints, size)
-        return torch.cat([self.lifter(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]) if len(x) else \
-            x.new_zeros(0, H36M.num_joints, 3)
+        if not len(joints):
+            return joints.new_zeros(0, H36M.num_joints, 3)
+        with torch.inference_mode():
+            X = torch.cat([self._lift(joints[i:i + batch_size], size[i:i + batch_size])
+                           for i in range(0, len(joints), batch_size)])
+        return X.clone()  # an ordinary tensor, made outside inference mode
 
     def forward(self, x_s_px: torch.Tensor | np.ndarray, image_size: Any, decoding: str = "fast"
                 ) -> dict[str, torch.Tensor]:
