@@ -83,9 +83,11 @@ def read_inputs(path: str | Path, image_size: tuple[int, int] | None, log: Calla
 
 
 def predict_file(run: str | Path, inp: str | Path, out: str | Path, image_size: tuple[int, int] | None = None,
-                 device: str = "auto", log: Callable[[str], None] = print) -> dict[str, np.ndarray]:
-    """Run the HiPART model of ``run`` on ``inp``; write x_s, x_d, x_f (px) and X (mm) to ``out``."""
-    model = HiPART.from_run(run, device)
+                 device: str = "auto", log: Callable[[str], None] = print, compile: bool | str = "auto"
+                 ) -> dict[str, np.ndarray]:
+    """Run the HiPART model of ``run`` on ``inp``; write x_s, x_d, x_f (px) and X (mm) to ``out``. ``compile``:
+    HiPART's fast decoding compiled (True), eager (False) or "auto" (see ``hipart.models.fast``)."""
+    model = HiPART.from_run(run, device, compile=compile)
     arrays: dict[str, np.ndarray] = {}
     for name, (x_s, size) in read_inputs(inp, image_size, log).items():
         pred = model(x_s, size)

@@ -49,7 +49,8 @@ def test_from_run_reproduces_the_pinned_predict_output(tmp_path):
     np.save(tmp_path / "kp.npy", fix["x_s"].numpy())
     w, h = (str(int(v)) for v in fix["image_size"])
     res = CliRunner().invoke(cli, ["predict", "--run", str(run.root), "--input", str(tmp_path / "kp.npy"),
-                                   "--image-size", w, h, "--out", str(tmp_path / "p.npz"), "--device", "cpu"])
+                                   "--image-size", w, h, "--out", str(tmp_path / "p.npz"), "--device", "cpu",
+                                   "--no-compile"])
     assert res.exit_code == 0, res.output
     np.testing.assert_allclose(np.load(tmp_path / "p.npz")["X"], fix["expected_X"].numpy(), atol=1e-3, rtol=0)
 
