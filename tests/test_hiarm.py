@@ -141,13 +141,14 @@ def test_compile_and_precision_choices_are_checked():
         FastDecoder(pinned_shape_hiarm(), precision="int8")
 
 
-def test_bf16_decoding_on_cpu_agrees_with_fp32_on_most_tokens():
+def test_bf16_decoding_on_cpu_agrees_with_fp32_on_nearly_all_tokens():
     model = tiny_hiarm(seed=2)
     x, _, _ = random_tokens(64, seed=9)
     ref_s, ref_d = model.generate(x)
     q_s, q_d = FastDecoder(model, compile=False, precision="bf16")(x)
     agreement = torch.cat([(q_s == ref_s).flatten(), (q_d == ref_d).flatten()]).float().mean().item()
-    assert q_s.dtype == torch.long and 0.9 <= agreement < 1.0 + 1e-9
+    # bf16 blocks round some near-ties the other way (the output heads stay fp32): 8 of 3264 tokens here
+    assert q_s.dtype == torch.long and 0.99 <= agreement < 1.0
 
 
 def test_graph_batches_are_padded_to_powers_of_two_without_changing_tokens():

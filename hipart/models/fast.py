@@ -1,6 +1,11 @@
 """Fast inference for HiARM's greedy decoding: static key/value cache, inference mode, ``torch.compile`` with an
 eager fallback, reduced precision (autocast), and on CUDA the whole decoding replayed as one CUDA graph.
 
+``CompilePolicy`` holds one model's choice and state (calls so far, failures); ``Compiled`` runs a function through
+``torch.compile`` while its policy says so (inductor; on the CPU with a C++ wrapper, which saves a Python call per
+kernel); ``FastDecoder`` decodes with three such pieces. ``HiPART`` shares its policy with the decoder and its
+compiled lifter.
+
     decoder = FastDecoder(hiarm, compile="auto", precision="fp32")
     q_s, q_d = decoder(x_s)      # normalized (B, 17, 2) -> (B, 17), (B, 17, r); on CPU fp32 == hiarm.generate(x_s)
 

@@ -99,7 +99,7 @@ class HiARM(nn.Module):
         """PH: hidden states (B, S, D) at steps ``step`` (S,) -> logits (B, S, K_s), (B, S, r, K_d).
 
         Step k predicts part order[k]; the query slots are seeded with that part's embedding. ``fixed``: by the
-        fixed-shape inference block, as the static decoding does.
+        fixed-shape inference block, as the static decoding does, and the output heads in fp32 under autocast.
         """
         B, S, D = h.shape
         target = self.order[step]
@@ -107,6 +107,10 @@ class HiARM(nn.Module):
         q = q.reshape(B * S, 1 + self.r, D)
         q = self.head_block.step(q) if fixed else self.head_block(q)[0]
         q = self.head_norm(q).reshape(B, S, 1 + self.r, D)
+        if fixed:  # greedy decoding takes the argmax of these: under autocast, bf16 logits round near-ties apart
+            with torch.autocast(q.device.type, enabled=False):
+                q = q.float()
+                return self.head_s(q[:, :, 0]), self.head_d(q[:, :, 1:])
         return self.head_s(q[:, :, 0]), self.head_d(q[:, :, 1:])
 
     def run_blocks(self, x: torch.Tensor, mask: torch.Tensor, caches: list | None = None
