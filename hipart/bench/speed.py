@@ -344,8 +344,10 @@ def run_speed(bench: BenchRun, out: str | Path, batches: tuple[int, ...] = (1, 2
         for b in sorted({min(batches), max(batches)}):
             x = x_px[:b]
             top = profile_top_ops(lambda x=x: p.hiarm(m.decoder)(x))
+            lumped = " (with inductor's C++ wrapper the matrix products run inside the compiled graphs' row)" \
+                if device.type == "cpu" and m.decoder.compiled else ""
             results.table(top, f"profile_hiarm_batch{b}", f"Where HiARM's fast decoding spends its time at batch "
-                                                        f"{b}: top ops by self time (torch.profiler)", ".2f")
+                                                        f"{b}: top ops by self time (torch.profiler){lumped}", ".2f")
     ref = pd.DataFrame(reference.SPEED).set_index("method")
     results.table(ref, "paper_reference", f"Paper reference (Tables 2 and 4): {reference.SOURCE}", ".1f")
     results.finish([state, "MPJPE empty: that temporal length has no trained checkpoint; timed with the run's "
