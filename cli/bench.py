@@ -110,18 +110,35 @@ def occlusion(run: Path, data_dir: Path | None, out: Path | None, device: str, m
 @run_options
 @click.option("--batch", "batches", type=int, multiple=True, help="Frames per forward pass (default 1 and 256).")
 @click.option("--frames", "frames", type=int, multiple=True, help="Temporal lengths f (default 1, 81, 243).")
-@click.option("--repeats", type=int, default=5, show_default=True, help="Timed runs per entry (median).")
+@click.option("--repeats", type=int, default=5, show_default=True,
+              help="Timed rounds; each runs every entry once (FPS: median over rounds).")
+@click.option("--warmup", type=int, default=2, show_default=True,
+              help="Untimed runs per entry and batch before the rounds (the first compiles).")
+@click.option("--compile/--no-compile", "compile_", default=None,
+              help="Compile HiPART's fast decoding (torch.compile; a failure is an error) or not. Default: try, "
+                   "and fall back to eager decoding with a warning if compiling fails.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+              help="HiARM's fast decoding in this precision (autocast; fp16 on CUDA only); the table reports its "
+                   "token agreement and x_f difference with eager fp32.")
+@click.option("--peak-size", type=int, default=2048, show_default=True,
+              help="Size of the square fp32 matmul timed as the device's peak.")
+@click.option("--no-profile", is_flag=True, help="Skip the profile of HiARM's fast decoding (top ops).")
+@click.option("--threads", type=int, default=None, help="CPU threads torch uses (default: torch's default).")
 def speed(run: Path, data_dir: Path | None, out: Path | None, device: str, batches: tuple[int, ...],
-          frames: tuple[int, ...], repeats: int) -> None:
-    """Frames per second of HiPART (with and without the key/value cache), the sparse lifter, the diffusion
-    baseline and MixSTE-style lifters, on one device in one process (Tables 2, 4)."""
+          frames: tuple[int, ...], repeats: int, warmup: int, compile_: bool | None, precision: str, peak_size: int,
+          no_profile: bool, threads: int | None) -> None:
+    """Frames per second, FLOPs per frame and share of the device's matmul peak of HiPART (fast, eager with and
+    without the key/value cache), HiARM's decoding alone, the sparse lifter, the diffusion baseline and MixSTE-style
+    lifters, on one device in one process (Tables 2, 4), with the ratios between them."""
     from hipart.bench.speed import run_speed
     from hipart.errors import HipartError
 
-    if any(v < 1 for v in (*batches, *frames, repeats)):
-        raise HipartError("--batch, --frames and --repeats must be positive")
+    if any(v < 1 for v in (*batches, *frames, repeats, warmup, peak_size, *([] if threads is None else [threads]))):
+        raise HipartError("--batch, --frames, --repeats, --warmup, --peak-size and --threads must be positive")
     bench_run, out, dev = _open(run, data_dir, out, device)
-    _done(run_speed(bench_run, out, batches or (1, 256), frames or (1, 81, 243), repeats, dev, click.echo))
+    _done(run_speed(bench_run, out, batches or (1, 256), frames or (1, 81, 243), repeats, dev, click.echo,
+                    compile="auto" if compile_ is None else compile_, precision=precision, warmup=warmup,
+                    peak_size=peak_size, profile_ops=not no_profile, threads=threads))
 
 
 @bench.command("ablation")

@@ -30,10 +30,14 @@ from hipart.runs import DEMO_RUN
                    "video (default <out>.mp4).")
 @click.option("--no-figures", is_flag=True, help="Write the arrays only.")
 @click.option("--device", default="auto", show_default=True, help="auto (cuda when present), cpu, cuda or cuda:N.")
+@click.option("--compile/--no-compile", "compile_", default=None,
+              help="Compile HiARM's decoding with torch.compile from the first batch (a failure is an error), or "
+                   "never. Default: compile once 8 batches of 1024 frames have been decoded (a short input does "
+                   "not wait for the compiler) and fall back to eager decoding with a warning if compiling fails.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict(run: Path, inp: Path | None, images: tuple[Path, ...], video: Path | None, out: Path,
             image_size: tuple[int, int] | None, adapter: Path | None, figures: Path | None, no_figures: bool,
-            device: str, quiet: bool) -> None:
+            device: str, compile_: bool | None, quiet: bool) -> None:
     """2D keypoints, images or a video to hierarchical 2D (17/48/96 joints) and 3D poses with a trained run.
 
     Images and videos need the images extra (pip install -e '.[images]') and a joint adapter: 'hipart data render'
@@ -43,17 +47,19 @@ def predict(run: Path, inp: Path | None, images: tuple[Path, ...], video: Path |
 
     if sum((inp is not None, bool(images), video is not None)) != 1:
         raise HipartError("give exactly one of --input (keypoints), --image (images) or --video")
-    stem = out.with_suffix("")
+    stem, compile = out.with_suffix(""), "auto" if compile_ is None else compile_
     if inp is not None:
-        arrays = predict_file(run, inp, out, tuple(image_size) if image_size else None, device, log=click.echo)
+        arrays = predict_file(run, inp, out, tuple(image_size) if image_size else None, device, log=click.echo,
+                              compile=compile)
         click.echo(f"predicted {sum(len(v) for k, v in arrays.items() if k.endswith('X'))} poses -> {out}")
     elif images:
         folder = None if no_figures else (figures or stem.with_name(f"{stem.name}_figures"))
-        arrays = predict_images(run, list(images), out, folder, adapter, device, not quiet, click.echo)
+        arrays = predict_images(run, list(images), out, folder, adapter, device, not quiet, click.echo, compile)
         click.echo(f"predicted {int(arrays['detected'].sum())} of {len(arrays['detected'])} images -> {out}"
                    + (f"; pictures in {folder}" if folder else ""))
     else:
         movie = None if no_figures else (figures or stem.with_suffix(".mp4"))
-        arrays = predict_video(run, video, out, movie, adapter, device, progress=not quiet, log=click.echo)
+        arrays = predict_video(run, video, out, movie, adapter, device, progress=not quiet, log=click.echo,
+                               compile=compile)
         click.echo(f"predicted {int(arrays['detected'].sum())} of {len(arrays['detected'])} frames -> {out}"
                    + (f"; picture video {movie}" if movie else ""))

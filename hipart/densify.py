@@ -67,7 +67,7 @@ def densify_file(run: str | Path, inp: str | Path, out: str | Path, device: str 
     if np.abs(x_s).max() > MAX_PIXELS:
         raise HipartError(f"{inp}: keypoints reach {np.abs(x_s).max():.3g} px, beyond any image ({MAX_PIXELS:g} px); "
                           "are they pixels?")
-    result = {k: v.cpu().numpy() for k, v in model.densify(x_s, use_cache).items()}
+    result = {k: v.cpu().numpy() for k, v in model.densify(x_s, "fast" if use_cache else "uncached").items()}
     arrays = {"x_s": x_s, **result}
     with atomic_path(out) as tmp:
         np.savez(tmp, **arrays)

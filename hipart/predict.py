@@ -122,9 +122,11 @@ def check_in_image(x: np.ndarray, size: tuple[int, int], where: str | Path) -> n
 
 
 def predict_file(run: str | Path, inp: str | Path, out: str | Path, image_size: tuple[int, int] | None = None,
-                 device: str = "auto", log: Callable[[str], None] = print) -> dict[str, np.ndarray]:
-    """Run the HiPART model of ``run`` on ``inp``; write x_s, x_d, x_f (px) and X (mm) to ``out``."""
-    model = HiPART.from_run(run, device)
+                 device: str = "auto", log: Callable[[str], None] = print, compile: bool | str = "auto"
+                 ) -> dict[str, np.ndarray]:
+    """Run the HiPART model of ``run`` on ``inp``; write x_s, x_d, x_f (px) and X (mm) to ``out``. ``compile``:
+    HiPART's fast decoding compiled (True), eager (False) or "auto" (see ``hipart.models.fast``)."""
+    model = HiPART.from_run(run, device, compile=compile)
     arrays: dict[str, np.ndarray] = {}
     for name, (x_s, size) in read_inputs(inp, image_size, log).items():
         pred = model(x_s, size)
@@ -203,10 +205,10 @@ def _predict_frames(model: HiPART, detector: object, adapter: JointAdapter, imag
 
 def predict_images(run: str | Path, paths: list[str | Path], out: str | Path, figures: str | Path | None,
                    adapter: str | Path | None = None, device: str = "auto", progress: bool = True,
-                   log: Callable[[str], None] = print) -> dict[str, np.ndarray]:
+                   log: Callable[[str], None] = print, compile: bool | str = "auto") -> dict[str, np.ndarray]:
     """Images -> detection -> HiPART; writes the arrays (``out``) and one PNG per image into ``figures``."""
     files = image_paths(paths)
-    model, joint_adapter = HiPART.from_run(run, device), run_adapter(run, adapter)
+    model, joint_adapter = HiPART.from_run(run, device, compile=compile), run_adapter(run, adapter)
     detector = make_detector("blazepose")
     parts = []
     for path in tqdm(files, desc="predict", unit="img", disable=not progress, dynamic_ncols=True):
@@ -230,7 +232,7 @@ def predict_images(run: str | Path, paths: list[str | Path], out: str | Path, fi
 
 def predict_video(run: str | Path, video: str | Path, out: str | Path, figure_video: str | Path | None,
                   adapter: str | Path | None = None, device: str = "auto", batch: int = 32, progress: bool = True,
-                  log: Callable[[str], None] = print) -> dict[str, np.ndarray]:
+                  log: Callable[[str], None] = print, compile: bool | str = "auto") -> dict[str, np.ndarray]:
     """A video -> per frame detection and HiPART; writes the arrays and (``figure_video``) an MP4 of the pictures."""
     video = Path(video)
     if not video.is_file():
@@ -240,7 +242,7 @@ def predict_video(run: str | Path, video: str | Path, out: str | Path, figure_vi
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     capture.release()
-    model, joint_adapter = HiPART.from_run(run, device), run_adapter(run, adapter)
+    model, joint_adapter = HiPART.from_run(run, device, compile=compile), run_adapter(run, adapter)
     detector = make_detector("blazepose")
     parts: list[dict[str, np.ndarray]] = []
     writer = _VideoWriter(figure_video, fps) if figure_video is not None else None

@@ -1,9 +1,11 @@
-"""HiARM: causal masking, cached == uncached decoding, memorising tokens, the trainer and token cache, densify,
-and the keypoint occlusion model it trains with."""
+"""HiARM: causal masking, static cache == growing cache == uncached decoding, the fast decoder (compiled tokens ==
+eager tokens, the fallback when compiling fails), memorising tokens, the trainer and token cache, densify, and the
+keypoint occlusion model it trains with."""
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -11,8 +13,10 @@ import torch
 from click.testing import CliRunner
 
 from hipart.occlusion import OcclusionModel
-from hipart.config import load_config
+from hipart.config import HiARMConfig, load_config
 from hipart.errors import HipartError
+from hipart.models import fast
+from hipart.models.fast import FastDecoder, check_compile, check_precision, pad_rows, padded_batch
 from hipart.models.hiarm import HiARM, hiarm_loss
 from hipart.skeleton import H36M
 from hipart_cli.main import cli
@@ -45,19 +49,118 @@ def test_changing_a_later_part_never_changes_an_earlier_prediction():
     assert not torch.allclose(new_s[:, k + 1:], base_s[:, k + 1:])
 
 
-def test_cached_and_uncached_decoding_give_identical_tokens():
+def pinned_shape_hiarm(seed: int = 0) -> HiARM:
+    """A random HiARM of the pinned run's architecture (tests/test_hipart_model.py): compiled once for both."""
+    torch.manual_seed(seed)
+    return HiARM(HiARMConfig(num_blocks=1, dim=16, heads=2, dropout=0.0), 2, 16, 16).eval()
+
+
+def test_static_growing_and_uncached_decoding_give_identical_tokens():
     for order in ("center", "raster"):
         model = tiny_hiarm(seed=3, part_order=order)
         x, _, _ = random_tokens(16, seed=4)
         cached = model.generate(x, use_cache=True)
         full = model.generate(x, use_cache=False)
+        with torch.no_grad():
+            static = model.decode_static(x)
         assert torch.equal(cached[0], full[0]) and torch.equal(cached[1], full[1])
+        assert torch.equal(static[0], cached[0]) and torch.equal(static[1], cached[1])
         # and greedy decoding is the argmax of teacher forcing on its own output
         logits_s, logits_d = model(x, *cached)
         assert torch.equal(logits_s.argmax(-1), cached[0][:, model.order])
         assert torch.equal(logits_d.argmax(-1), cached[1][:, model.order])
     assert tiny_hiarm(part_order="raster").order.tolist() == list(range(17))
     assert tiny_hiarm().order.tolist() == list(H36M.part_order("center"))
+
+
+@pytest.mark.slow  # compiling takes 20-50 s on two shared cores
+def test_compiled_fast_decoding_gives_the_eager_tokens():
+    model = pinned_shape_hiarm(seed=5)
+    decoder = FastDecoder(model, compile=True)
+    for n in (6, 1):
+        x = torch.randn(n, 17, 2, generator=torch.Generator().manual_seed(n))
+        q_s, q_d = decoder(x)
+        ref_s, ref_d = model.generate(x)
+        assert decoder.compiled and torch.equal(q_s, ref_s) and torch.equal(q_d, ref_d)
+    assert not decoder.warned
+
+
+def test_a_failing_compile_falls_back_to_eager_with_one_warning(monkeypatch):
+    model = pinned_shape_hiarm(seed=1)
+    x = torch.randn(4, 17, 2, generator=torch.Generator().manual_seed(0))
+    ref = model.generate(x)
+
+    def broken_compile(fn, **kw):  # torch.compile succeeds lazily; the failure comes at the first call
+        def run(*args):
+            raise RuntimeError("C++ compile error: cannot find gcc\nmore lines")
+        return run
+
+    monkeypatch.setattr(fast.torch, "compile", broken_compile)
+    decoder = FastDecoder(model, compile="auto", compile_after=0)
+    with pytest.warns(RuntimeWarning, match=r"torch.compile failed .*RuntimeError: C\+\+ compile error: cannot find "
+                                            r"gcc\); running eagerly from now on"):
+        first = decoder(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second warning would raise here
+        second = decoder(x)
+    assert len(decoder.warned) == 1 and not decoder.compiled
+    for out in (first, second):
+        assert torch.equal(out[0], ref[0]) and torch.equal(out[1], ref[1])
+    with pytest.raises(HipartError, match="torch.compile failed .* compile=False"):  # forced: no fallback
+        FastDecoder(model, compile=True)(x)
+    assert FastDecoder(model, compile=False)(x)[1].equal(ref[1])  # never tries
+
+
+def test_auto_compiles_only_once_the_decoder_is_hot(monkeypatch):
+    compiled = []
+
+    def identity_compile(fn, **kw):  # records what is compiled, compiles nothing
+        compiled.append(fn.__name__)
+        return fn
+
+    monkeypatch.setattr(fast.torch, "compile", identity_compile)
+    decoder = FastDecoder(pinned_shape_hiarm(), compile="auto", compile_after=2)
+    x = torch.randn(3, 17, 2)
+    decoder(x), decoder(x)
+    assert compiled == [] and not decoder.compiled
+    decoder(x), decoder(x)
+    assert compiled == ["decode_start", "decode_step", "decode_tokens"] and decoder.compiled  # once
+    assert FastDecoder(pinned_shape_hiarm()).policy.compile_after == fast.AUTO_COMPILE_AFTER
+    assert FastDecoder(pinned_shape_hiarm(), compile=True, compile_after=5).policy.compile_after == 0
+
+
+def test_compile_and_precision_choices_are_checked():
+    assert [check_compile(c) for c in (True, False, "auto", "TRUE", "false")] == [True, False, "auto", True, False]
+    for bad in ("yes", 1, None):
+        with pytest.raises(HipartError, match="compile must be True, False or 'auto'"):
+            check_compile(bad)
+    assert check_precision("bf16", torch.device("cpu")) == "bf16"
+    with pytest.raises(HipartError, match="fp16 decoding needs a CUDA device"):
+        check_precision("fp16", torch.device("cpu"))
+    with pytest.raises(HipartError, match="precision must be one of fp32, bf16, fp16"):
+        FastDecoder(pinned_shape_hiarm(), precision="int8")
+
+
+def test_bf16_decoding_on_cpu_agrees_with_fp32_on_nearly_all_tokens():
+    model = tiny_hiarm(seed=2)
+    x, _, _ = random_tokens(64, seed=9)
+    ref_s, ref_d = model.generate(x)
+    q_s, q_d = FastDecoder(model, compile=False, precision="bf16")(x)
+    agreement = torch.cat([(q_s == ref_s).flatten(), (q_d == ref_d).flatten()]).float().mean().item()
+    # bf16 blocks round some near-ties the other way (the output heads stay fp32): 8 of 3264 tokens here
+    assert q_s.dtype == torch.long and 0.99 <= agreement < 1.0
+
+
+def test_graph_batches_are_padded_to_powers_of_two_without_changing_tokens():
+    assert [padded_batch(b) for b in (1, 2, 3, 5, 256, 257, 1000)] == [1, 2, 4, 8, 256, 512, 1024]
+    model = pinned_shape_hiarm(seed=2)
+    x = torch.randn(5, 17, 2, generator=torch.Generator().manual_seed(3))
+    padded = pad_rows(x, 8)
+    assert padded.shape == (8, 17, 2) and torch.equal(padded[5:], x[4:].expand(3, 17, 2))
+    with torch.no_grad():
+        q_s, q_d = model.decode_static(padded)
+    ref_s, ref_d = model.generate(x)
+    assert torch.equal(q_s[:5], ref_s) and torch.equal(q_d[:5], ref_d)  # rows never see each other
 
 
 @pytest.mark.slow

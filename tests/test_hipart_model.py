@@ -1,5 +1,6 @@
 """The HiPART inference object: one call from a run folder to 48/96-joint 2D and 3D, pinned to the output that
-`hipart predict` gave before the object existed, and its checks that a run's checkpoints belong together."""
+`hipart predict` gave before the object existed, its three decodings (fast, cached, uncached) giving the same
+tokens, and its checks that a run's checkpoints belong together."""
 
 from __future__ import annotations
 
@@ -48,21 +49,48 @@ def test_from_run_reproduces_the_pinned_predict_output(tmp_path):
     np.save(tmp_path / "kp.npy", fix["x_s"].numpy())
     w, h = (str(int(v)) for v in fix["image_size"])
     res = CliRunner().invoke(cli, ["predict", "--run", str(run.root), "--input", str(tmp_path / "kp.npy"),
-                                   "--image-size", w, h, "--out", str(tmp_path / "p.npz"), "--device", "cpu"])
+                                   "--image-size", w, h, "--out", str(tmp_path / "p.npz"), "--device", "cpu",
+                                   "--no-compile"])
     assert res.exit_code == 0, res.output
     np.testing.assert_allclose(np.load(tmp_path / "p.npz")["X"], fix["expected_X"].numpy(), atol=1e-3, rtol=0)
 
 
 def test_densify_lift_and_call_agree(tmp_path):
     run, fix = pinned_run(tmp_path / "run")
-    model = HiPART.from_run(run.root, "cpu")
+    model = HiPART.from_run(run.root, "cpu", compile=False)  # compiling is tested below
     levels = model.levels(fix["x_s"])
     assert levels.shape == (6, 17 + 48 + 96, 2) and torch.equal(levels[:, :17], fix["x_s"])
     torch.testing.assert_close(model.lift(levels, fix["image_size"]), model(fix["x_s"], fix["image_size"])["X"])
     # batching does not change the tokens: one frame at a time equals all at once
     one_by_one = torch.cat([model.densify(fix["x_s"][i:i + 1])["q_d"] for i in range(6)])
     assert torch.equal(one_by_one, model.densify(fix["x_s"])["q_d"])
-    assert torch.equal(model.densify(fix["x_s"], use_cache=False)["q_s"], model.densify(fix["x_s"])["q_s"])
+    uncached, cached, fast = (model.densify(fix["x_s"], decoding) for decoding in ("uncached", "cached", "fast"))
+    for other in (cached, fast):
+        assert torch.equal(other["q_s"], uncached["q_s"]) and torch.equal(other["q_d"], uncached["q_d"])
+        torch.testing.assert_close(other["x_f"], uncached["x_f"], atol=1e-4, rtol=0)
+    with pytest.raises(HipartError, match="decoding must be one of fast, cached, uncached"):
+        model.densify(fix["x_s"], "greedy")
+
+
+@pytest.mark.slow  # compiling takes 20-50 s on two shared cores
+def test_compiled_fast_path_equals_the_eager_path_on_the_pinned_run(tmp_path):
+    run, fix = pinned_run(tmp_path / "run")
+    model = HiPART.from_run(run.root, "cpu", compile=True)
+    for x in (fix["x_s"], fix["x_s"][:1]):
+        fast, eager = model.densify(x), model.densify(x, "cached")
+        assert model.decoder.compiled
+        assert torch.equal(fast["q_s"], eager["q_s"]) and torch.equal(fast["q_d"], eager["q_d"])
+        torch.testing.assert_close(fast["x_f"], eager["x_f"], atol=1e-4, rtol=0)
+    torch.testing.assert_close(model(fix["x_s"], fix["image_size"])["X"], fix["expected_X"], atol=1e-3, rtol=0)
+
+
+def test_fast_densify_outputs_can_feed_training(tmp_path):
+    run, fix = pinned_run(tmp_path / "run")
+    out = HiPART.from_run(run.root, "cpu", with_lifter=False, compile=False).densify(fix["x_s"])
+    assert not any(v.is_inference() for v in out.values())  # made under inference mode, handed out as copies
+    layer = torch.nn.Linear(2, 1)
+    layer(out["x_f"]).sum().backward()  # an inference tensor here would fail: it cannot be saved for backward
+    assert layer.weight.grad is not None
 
 
 def test_from_run_refuses_stages_that_do_not_belong_together(tmp_path):

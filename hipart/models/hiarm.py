@@ -11,6 +11,12 @@ The output at the last prefix position predicts part 0's tokens, the output at g
 prediction head turns it into r + 1 query slots (seeded with the predicting part's and the target part's
 embeddings), mixed by one attention layer, then into one sparse-token and r dense-token distributions. Greedy
 decoding takes 17 steps; with the key/value cache each step runs the transformer on one new position only.
+
+Two cached decodings give the same tokens: ``generate`` (eager; the cache grows by concatenation, so each step has
+other shapes) and ``decode_static`` (a zero-filled cache of all 2 * 17 - 1 positions written in place, every step
+attending over all of it under a mask, so every step has the same shapes: ``decode_start`` once, ``decode_step``
+16 times with the step index as a tensor, ``decode_tokens`` once). ``hipart.models.fast.FastDecoder`` runs the
+static one under inference mode, compiled, in reduced precision or as a CUDA graph.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ class HiARM(nn.Module):
         J, D, r = H36M.num_joints, cfg.dim, tokens_per_part
         self.num_parts = J
         self.register_buffer("order", torch.tensor(H36M.part_order(cfg.part_order)), persistent=False)
+        self.register_buffer("joint_rank", torch.argsort(self.order), persistent=False)  # visiting order -> joints
+        self.register_buffer("steps", torch.arange(J), persistent=False)  # step indices as device tensors
         # condition encoder: the observed sparse pose -> 17 prefix tokens
         self.cond_embed = nn.Linear(2, D)
         self.cond_mixer = MixerBlock(J, D, cfg.cond_token_hidden, 2 * D, cfg.dropout)
@@ -69,12 +77,15 @@ class HiARM(nn.Module):
         """Normalized sparse pose (B, 17, 2) -> prefix tokens (B, 17, D)."""
         return self.cond_mixer(self.cond_embed(x_s))
 
-    def part_summary(self, q_s: torch.Tensor, q_d: torch.Tensor, parts: torch.Tensor) -> torch.Tensor:
-        """LSAB: tokens of parts (B, P) [q_s (B, P), q_d (B, P, r)] -> g (B, P, D)."""
+    def part_summary(self, q_s: torch.Tensor, q_d: torch.Tensor, parts: torch.Tensor, fixed: bool = False
+                     ) -> torch.Tensor:
+        """LSAB: tokens of parts (B, P) [q_s (B, P), q_d (B, P, r)] -> g (B, P, D). ``fixed``: by the
+        fixed-shape inference block (``Block.step``), as the static decoding does."""
         B, P = q_s.shape
         tokens = torch.cat([self.embed_s(q_s)[:, :, None], self.embed_d(q_d)], dim=2)  # (B, P, 1 + r, D)
         tokens = tokens + self.slot + self.part(parts)[None, :, None]
-        mixed, _ = self.lsab(tokens.reshape(B * P, 1 + self.r, -1))
+        tokens = tokens.reshape(B * P, 1 + self.r, -1)
+        mixed = self.lsab.step(tokens) if fixed else self.lsab(tokens)[0]
         return mixed.mean(dim=1).reshape(B, P, -1)
 
     def mask(self, length: int, start: int = 0, device: torch.device | None = None) -> torch.Tensor:
@@ -84,16 +95,22 @@ class HiARM(nn.Module):
         key = torch.arange(length, device=device)[None, :]
         return (key <= pos) | ((key < J) & (pos < J))  # causal, but the prefix sees all of itself
 
-    def predict(self, h: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(self, h: torch.Tensor, step: torch.Tensor, fixed: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """PH: hidden states (B, S, D) at steps ``step`` (S,) -> logits (B, S, K_s), (B, S, r, K_d).
 
-        Step k predicts part order[k]; the query slots are seeded with that part's embedding.
+        Step k predicts part order[k]; the query slots are seeded with that part's embedding. ``fixed``: by the
+        fixed-shape inference block, as the static decoding does, and the output heads in fp32 under autocast.
         """
         B, S, D = h.shape
         target = self.order[step]
         q = h[:, :, None] + self.query + self.target_part(target)[None, :, None]  # (B, S, 1 + r, D)
-        q, _ = self.head_block(q.reshape(B * S, 1 + self.r, D))
+        q = q.reshape(B * S, 1 + self.r, D)
+        q = self.head_block.step(q) if fixed else self.head_block(q)[0]
         q = self.head_norm(q).reshape(B, S, 1 + self.r, D)
+        if fixed:  # greedy decoding takes the argmax of these: under autocast, bf16 logits round near-ties apart
+            with torch.autocast(q.device.type, enabled=False):
+                q = q.float()
+                return self.head_s(q[:, :, 0]), self.head_d(q[:, :, 1:])
         return self.head_s(q[:, :, 0]), self.head_d(q[:, :, 1:])
 
     def run_blocks(self, x: torch.Tensor, mask: torch.Tensor, caches: list | None = None
@@ -146,6 +163,72 @@ class HiARM(nn.Module):
             else:
                 seq = torch.cat([seq, g], dim=1)
         return q_s, q_d
+
+    # ------------------------------------------------------------------ inference: static cache, fixed shapes
+    @property
+    def max_length(self) -> int:
+        """Positions the causal transformer ever holds: the 17 prefix tokens and parts 0..15."""
+        return 2 * self.num_parts - 1
+
+    def new_cache(self, batch: int, device: torch.device, dtype: torch.dtype = torch.float32
+                  ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Zero-filled keys and values (B, heads, max_length, dim / heads) for each GCSAB block."""
+        H = self.cfg.heads
+        shape = (batch, H, self.max_length, self.cfg.dim // H)
+        return [(torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype))
+                for _ in self.blocks]
+
+    def run_blocks_static(self, x: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]],
+                          positions: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        for block, (keys, values) in zip(self.blocks, cache):
+            x = block.step(x, keys, values, positions, visible)
+        return self.norm(x)
+
+    def decode_start(self, x_s: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """The prefix of normalized sparse poses (B, 17, 2) into cache positions 0..16 -> the hidden state at the
+        last prefix position (B, 1, D), which predicts part 0."""
+        J, L = self.num_parts, self.max_length
+        positions = self.steps  # 0..16
+        visible = (torch.arange(L, device=x_s.device) < J).expand(J, L)  # the prefix sees all of itself
+        h = self.run_blocks_static(self.prefix(x_s) + self.pos[:J], cache, positions, visible)
+        return h[:, -1:].contiguous()  # the layout decode_step returns: one compiled step fits both
+
+    def decode_tokens(self, h: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Greedy tokens of part order[step] from the hidden state h (B, 1, D); step a 0-dim tensor ->
+        sparse (B,) and dense (B, r) token indices."""
+        logits_s, logits_d = self.predict(h, step.view(1), fixed=True)
+        return logits_s[:, 0].argmax(-1), logits_d[:, 0].argmax(-1)
+
+    def decode_step(self, h: torch.Tensor, step: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]]
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Step k (0-dim tensor, 0..15): part order[k]'s greedy tokens from h (B, 1, D), their LSAB summary written
+        at cache position 17 + k -> tokens (B,), (B, r) and the hidden state there (B, 1, D), which predicts
+        part k + 1. Same shapes for every k."""
+        tok_s, tok_d = self.decode_tokens(h, step)
+        step = step.view(1)
+        g = self.part_summary(tok_s[:, None], tok_d[:, None], self.order[step], fixed=True)
+        position = self.num_parts + step
+        visible = torch.arange(self.max_length, device=h.device)[None, :] <= position  # (1, L): causal
+        return tok_s, tok_d, self.run_blocks_static(g + self.pos[position], cache, position, visible)
+
+    def decode_static(self, x_s: torch.Tensor, start: Any = None, step: Any = None, tokens: Any = None,
+                      cache_dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+        """Greedy decoding with the static cache -> token indices in joint order: q_s (B, 17), q_d (B, 17, r).
+        ``start``, ``step``, ``tokens`` replace ``decode_start``, ``decode_step``, ``decode_tokens`` (e.g. by
+        compiled versions). No host synchronisation: capturable as a CUDA graph."""
+        J = self.num_parts
+        start, step, tokens = start or self.decode_start, step or self.decode_step, tokens or self.decode_tokens
+        cache = self.new_cache(x_s.shape[0], x_s.device, cache_dtype)
+        h = start(x_s, cache)
+        out_s, out_d = [], []
+        for k in range(J - 1):
+            tok_s, tok_d, h = step(h, self.steps[k], cache)
+            out_s.append(tok_s)
+            out_d.append(tok_d)
+        tok_s, tok_d = tokens(h, self.steps[J - 1])
+        q_s = torch.stack([*out_s, tok_s], dim=1)  # (B, 17) in visiting order
+        q_d = torch.stack([*out_d, tok_d], dim=1)
+        return q_s[:, self.joint_rank], q_d[:, self.joint_rank]
 
     def model_args(self) -> dict[str, Any]:
         return {"cfg": {k: v for k, v in asdict(self.cfg).items() if k in ARCHITECTURE},

@@ -8,6 +8,11 @@ joints -> lifter -> 3D pose. The one object every command, benchmark and trainer
 
 ``from_run`` checks that the three checkpoints belong together: HiARM was trained on this MSST checkpoint (its
 sha256), and the lifter reads HiPART's levels on the same hierarchy.
+
+HiARM's tokens come from one of three decodings (``decoding=``), all greedy and giving the same tokens on CPU fp32:
+``"fast"`` (default: static key/value cache under inference mode, compiled and on CUDA graphed according to
+``compile``, autocast to ``precision``; see ``hipart.models.fast``), ``"cached"`` (eager, the cache grows by
+concatenation) and ``"uncached"`` (eager, the whole sequence rerun every step: the reference).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from hipart.camera import normalize_pixels
 from hipart.device import pick_device
 from hipart.errors import HipartError
 from hipart.io import file_sha256
+from hipart.models.fast import Compiled, CompilePolicy, FastDecoder
 from hipart.models.hiarm import HiARM
 from hipart.models.lifter import Lifter
 from hipart.models.msst import MSST, PoseNormalizer
@@ -31,10 +37,19 @@ from hipart.skeleton import H36M
 
 DENSIFY_BATCH = 1024  # frames per decoding pass: bounds memory, large enough to keep the cores busy
 LIFT_BATCH = 2048
+DECODINGS = ("fast", "cached", "uncached")
 
 
 class HiPART(nn.Module):
-    def __init__(self, msst: MSST, hiarm: HiARM, lifter: Lifter | None = None) -> None:
+    """``compile`` (True, False, "auto") and ``precision`` (fp32, bf16, fp16) configure the fast path: see
+    ``hipart.models.fast``; "auto" compiles once the model has decoded ``AUTO_COMPILE_AFTER`` batches. The fast
+    path compiles HiARM's decoding pieces and, under the same policy, the lifter; the pose normalization and MSST's
+    decoders stay eager, so that equal tokens give bit-equal levels (a compiled reduction rounds differently, by
+    ~1e-6 of the 300-px coordinates). ``policy`` says what runs compiled (``policy.warned``: the fallbacks
+    taken)."""
+
+    def __init__(self, msst: MSST, hiarm: HiARM, lifter: Lifter | None = None, compile: bool | str = "auto",
+                 precision: str = "fp32") -> None:
         super().__init__()
         if hiarm.r != msst.cfg.tokens_per_part or (hiarm.K_s, hiarm.K_d) != (msst.cfg.codebook_size_sparse,
                                                                            msst.cfg.codebook_size_dense):
@@ -44,10 +59,17 @@ class HiPART(nn.Module):
             raise HipartError(f"the lifter reads {lifter.num_inputs} joints but HiPART produces {num_levels}; use the "
                               "run's hier lifter")
         self.msst, self.hiarm, self.lifter = msst.eval(), hiarm.eval(), lifter.eval() if lifter is not None else None
+        self.policy = CompilePolicy(compile)
+        self.decoder = FastDecoder(hiarm, precision=precision, policy=self.policy)
+        self._lift = Compiled(self._lift_px, self.policy)
 
     @classmethod
-    def from_run(cls, run: str | Path, device: str | torch.device = "auto", with_lifter: bool = True) -> "HiPART":
-        """The run's MSST, HiARM and (``with_lifter``) hier lifter, checked to belong together, on ``device``."""
+    def from_run(cls, run: str | Path, device: str | torch.device = "auto", with_lifter: bool = True,
+                 compile: bool | str = "auto", precision: str = "fp32") -> "HiPART":
+        """The run's MSST, HiARM and (``with_lifter``) hier lifter, checked to belong together, on ``device``.
+        ``compile``: "auto" (compile the fast decoding once it is hot, fall back to eager with one warning if that
+        fails), True (compile from the first call; a failure raises), False (eager); ``precision``: fp32, bf16 or
+        fp16 (CUDA) for HiARM's fast decoding."""
         layout = RunLayout(run)
         msst, msst_ckpt = MSST.load(layout.msst.checkpoint)
         hiarm, hiarm_ckpt = HiARM.load(layout.hiarm.checkpoint)
@@ -60,7 +82,7 @@ class HiPART(nn.Module):
             if lifter_ckpt["hierarchy_hash"] != msst_ckpt["hierarchy_hash"]:
                 raise HipartError(f"{run}: lifter_hier/ and msst/ were trained with different hierarchies; retrain "
                                   "the lifter")
-        model = cls(msst, hiarm, lifter)
+        model = cls(msst, hiarm, lifter, compile, precision)
         model.hierarchy_hash = msst_ckpt["hierarchy_hash"]
         dev = device if isinstance(device, torch.device) else pick_device(device)
         return model.to(dev)
@@ -69,32 +91,53 @@ class HiPART(nn.Module):
     def device(self) -> torch.device:
         return next(self.msst.parameters()).device
 
-    @torch.no_grad()
-    def densify(self, x_s_px: torch.Tensor | np.ndarray, use_cache: bool = True, batch_size: int = DENSIFY_BATCH
+    def densify(self, x_s_px: torch.Tensor | np.ndarray, decoding: str = "fast", batch_size: int = DENSIFY_BATCH
                 ) -> dict[str, torch.Tensor]:
         """Observed sparse 2D poses (N, 17, 2) px -> token indices q_s (N, 17), q_d (N, 17, r) and the decoded
-        dense x_d (N, 48, 2) and fine x_f (N, 96, 2) levels in px, on the model's device."""
+        dense x_d (N, 48, 2) and fine x_f (N, 96, 2) levels in px, on the model's device. ``decoding``: fast,
+        cached or uncached (module docstring)."""
+        if decoding not in DECODINGS:
+            raise HipartError(f"decoding must be one of {', '.join(DECODINGS)}, got {decoding!r}")
         x_s = torch.as_tensor(x_s_px, dtype=torch.float32)
+        fast = decoding == "fast"
         outs: dict[str, list[torch.Tensor]] = {"q_s": [], "q_d": [], "x_d": [], "x_f": []}
-        for start in range(0, len(x_s), batch_size):
-            px = x_s[start:start + batch_size].to(self.device)
-            root, scale = PoseNormalizer.frame(px)
-            q_s, q_d = self.hiarm.generate(PoseNormalizer.normalize(px, root, scale), use_cache)
-            x_d, x_f = self.msst.decode(q_s, q_d.reshape(len(px), -1))
-            outs["q_s"].append(q_s)
-            outs["q_d"].append(q_d)
-            outs["x_d"].append(PoseNormalizer.denormalize(x_d, root, scale))
-            outs["x_f"].append(PoseNormalizer.denormalize(x_f, root, scale))
-        return {k: torch.cat(v) for k, v in outs.items()}
+        with torch.inference_mode() if fast else torch.no_grad():
+            for start in range(0, len(x_s), batch_size):
+                px = x_s[start:start + batch_size].to(self.device)
+                normalized, root, scale = self._normalized_frame(px)
+                if fast:
+                    q_s, q_d = self.decoder(normalized)
+                else:
+                    q_s, q_d = self.hiarm.generate(normalized, use_cache=decoding == "cached")
+                x_d, x_f = self._levels_px(q_s, q_d, root, scale)
+                for k, v in (("q_s", q_s), ("q_d", q_d), ("x_d", x_d), ("x_f", x_f)):
+                    outs[k].append(v)
+            out = {k: torch.cat(v) for k, v in outs.items()}
+        # inference tensors cannot be saved for backward: hand out ordinary copies (made outside inference mode)
+        return {k: v.clone() for k, v in out.items()} if fast else out
 
-    def levels(self, x_s_px: torch.Tensor | np.ndarray, use_cache: bool = True,
+    @staticmethod
+    def _normalized_frame(px: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, 17, 2) px -> normalized poses, and the root and scale that undo it."""
+        root, scale = PoseNormalizer.frame(px)
+        return PoseNormalizer.normalize(px, root, scale), root, scale
+
+    def _levels_px(self, q_s: torch.Tensor, q_d: torch.Tensor, root: torch.Tensor, scale: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens (B, 17), (B, 17, r) -> MSST's dense (B, 48, 2) and fine (B, 96, 2) levels in px."""
+        x_d, x_f = self.msst.decode(q_s, q_d.reshape(len(q_s), -1))
+        return PoseNormalizer.denormalize(x_d, root, scale), PoseNormalizer.denormalize(x_f, root, scale)
+
+    def _lift_px(self, joints: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
+        return self.lifter(normalize_pixels(joints, size))
+
+    def levels(self, x_s_px: torch.Tensor | np.ndarray, decoding: str = "fast",
                batch_size: int = DENSIFY_BATCH) -> torch.Tensor:
         """x_s with HiPART's dense and fine levels stacked: (N, 17 + 48 + 96, 2) px, the lifter's input."""
-        out = self.densify(x_s_px, use_cache, batch_size)
+        out = self.densify(x_s_px, decoding, batch_size)
         x_s = torch.as_tensor(x_s_px, dtype=torch.float32, device=self.device)
         return torch.cat([x_s, out["x_d"], out["x_f"]], dim=1)
 
-    @torch.no_grad()
     def lift(self, joints_px: torch.Tensor | np.ndarray, image_size: Any, batch_size: int = LIFT_BATCH
              ) -> torch.Tensor:
         """Stacked levels (N, 161, 2) px in images of ``image_size`` ((2,) or (N, 2): width, height) -> 3D pose
@@ -103,14 +146,17 @@ class HiPART(nn.Module):
             raise HipartError("this HiPART was loaded without its lifter (with_lifter=False)")
         joints = torch.as_tensor(joints_px, dtype=torch.float32, device=self.device)
         size = torch.as_tensor(image_size, dtype=torch.float32, device=self.device).expand(len(joints), 2)
-        x = normalize_pixels(joints, size)
-        return torch.cat([self.lifter(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]) if len(x) else \
-            x.new_zeros(0, H36M.num_joints, 3)
+        if not len(joints):
+            return joints.new_zeros(0, H36M.num_joints, 3)
+        with torch.inference_mode():
+            X = torch.cat([self._lift(joints[i:i + batch_size], size[i:i + batch_size])
+                           for i in range(0, len(joints), batch_size)])
+        return X.clone()  # an ordinary tensor, made outside inference mode
 
-    def forward(self, x_s_px: torch.Tensor | np.ndarray, image_size: Any, use_cache: bool = True
+    def forward(self, x_s_px: torch.Tensor | np.ndarray, image_size: Any, decoding: str = "fast"
                 ) -> dict[str, torch.Tensor]:
         """The whole path: sparse 2D (N, 17, 2) px -> tokens, x_d, x_f (px) and X (N, 17, 3) root-relative mm."""
-        out = self.densify(x_s_px, use_cache)
+        out = self.densify(x_s_px, decoding)
         x_s = torch.as_tensor(x_s_px, dtype=torch.float32, device=self.device)
         out["X"] = self.lift(torch.cat([x_s, out["x_d"], out["x_f"]], dim=1), image_size)
         return out

@@ -1,10 +1,32 @@
-"""Pre-LN transformer pieces shared by HiARM (causal, with a key/value cache) and the lifter (bidirectional)."""
+"""Pre-LN transformer pieces shared by HiARM (causal, with a key/value cache) and the lifter (bidirectional).
+
+Two kinds of key/value cache for HiARM's decoding: ``forward`` takes the keys and values of earlier positions and
+returns them grown by this call's (one ``torch.cat`` per call; shapes change every step), ``step`` writes this
+call's keys and values in place into preallocated buffers of the full length and attends over all of it under a
+mask (shapes fixed for every step, which ``torch.compile`` and CUDA graphs need). ``step`` attends by ``attend``:
+broadcast products and sums, which a compiler fuses into one loop nest for decoding's few keys.
+"""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, visible: torch.Tensor | None = None
+           ) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) v of queries q (B, H, T, d) over keys and values k, v (B, H, L, d), ``visible``
+    (T, L) True where a query may attend -> (B, H, T, d).
+
+    Written as broadcast products and sums instead of a library attention call: over the few keys of decoding
+    (4 token slots, at most 33 positions) ``torch.compile`` fuses it into one loop nest, where the call's setup
+    and its threads cost more than the arithmetic.
+    """
+    scores = (q[..., :, None, :] * k[..., None, :, :]).sum(-1) * q.shape[-1] ** -0.5  # (B, H, T, L)
+    if visible is not None:
+        scores = scores.masked_fill(~visible, float("-inf"))
+    return (scores.softmax(-1)[..., None] * v[..., None, :, :]).sum(-2)
 
 
 class Attention(nn.Module):
@@ -28,6 +50,27 @@ class Attention(nn.Module):
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.dropout if self.training else 0.0)
         return self.out(y.transpose(1, 2).reshape(B, T, D)), (k, v)
+
+    def step(self, x: torch.Tensor, keys: torch.Tensor | None = None, values: torch.Tensor | None = None,
+             positions: torch.Tensor | None = None, visible: torch.Tensor | None = None) -> torch.Tensor:
+        """Inference with fixed shapes: x (B, T, D) -> (B, T, D). Without a cache x attends to itself. With one,
+        keys, values (B, heads, L, D / heads) receive x's keys and values at cache ``positions`` (T,), in place,
+        and x attends over all L positions where ``visible`` (T, L) is True.
+
+        Masked positions get attention weight exactly 0, but 0 x NaN is NaN: unwritten cache entries must be finite
+        (zero-filled buffers).
+        """
+        B, T, D = x.shape
+        q, k, v = self.qkv(x).reshape(B, T, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        if keys is not None and values is not None and positions is not None:
+            keys.index_copy_(2, positions, k)
+            values.index_copy_(2, positions, v)
+            k, v = keys, values
+        if torch.compiler.is_compiling():  # fused by the compiler; run eagerly, the library kernel is faster
+            y = attend(q, k, v, visible)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=visible)
+        return self.out(y.transpose(1, 2).reshape(B, T, D))
 
 
 class Block(nn.Module):
@@ -54,3 +97,10 @@ class Block(nn.Module):
         a, kv = self.attn(self.norm1(x), mask, cache)
         x = x + self.drop(a)
         return x + self.mlp(self.norm2(x)), kv
+
+    def step(self, x: torch.Tensor, keys: torch.Tensor | None = None, values: torch.Tensor | None = None,
+             positions: torch.Tensor | None = None, visible: torch.Tensor | None = None) -> torch.Tensor:
+        """``forward`` in eval mode with fixed shapes, optionally against a preallocated key/value cache (see
+        ``Attention.step``)."""
+        x = x + self.attn.step(self.norm1(x), keys, values, positions, visible)
+        return x + self.mlp(self.norm2(x))

@@ -1,0 +1,54 @@
+"""The speed table's arithmetic (hipart.bench.speed): FLOPs counted per frame, achieved GFLOP/s = FLOPs x frames/s,
+% of the matmul peak measured in the same rounds, one row per method and batch, paired ratios, the profile."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hipart.bench.speed import Entry, flops_per_frame, paired_ratio, per_frame, profile_top_ops, speed_table
+from hipart.errors import HipartError
+
+
+def linear_entry(label: str, width: int = 8) -> Entry:
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(34, width)
+    return Entry(label, per_frame(lambda x: layer(x.reshape(len(x), -1))), 1, None, (layer,))
+
+
+def test_a_linear_model_reaches_flops_times_frames_per_second():
+    entries = [linear_entry("linear 8"), linear_entry("linear 16", 16)]
+    x = torch.randn(4, 17, 2)
+    table, timing = speed_table(entries, x, (1, 4), repeats=3, device=torch.device("cpu"), warmup=1, peak_size=64,
+                                log=lambda m: None)
+    assert list(zip(table.index, table["batch"])) == [("linear 8", 1), ("linear 8", 4), ("linear 16", 1),
+                                                      ("linear 16", 4)]  # one row per method and batch
+    assert table.loc["linear 8", "FLOPs/frame (M)"].tolist() == [2 * 34 * 8 / 1e6] * 2  # 2 x in x out, counted
+    assert table.loc["linear 16", "params"].tolist() == [34 * 16 + 16] * 2
+    for _, row in table.iterrows():
+        assert row["GFLOP/s"] == pytest.approx(row["FLOPs/frame (M)"] * 1e6 * row["FPS"] / 1e9, rel=1e-12)
+        assert row["% of peak"] == pytest.approx(row["GFLOP/s"] / timing["peak"] * 100, rel=1e-12)
+    lo, hi = timing["peak_range"]
+    assert lo <= timing["peak"] <= hi and len(timing["fps"][("linear 8", 4)]) == 3
+    ratio, r_lo, r_hi = paired_ratio(timing["fps"], "linear 8", "linear 8", 4)
+    assert (ratio, r_lo, r_hi) == (1.0, 1.0, 1.0)
+    with pytest.raises(HipartError, match="duplicate methods"):
+        speed_table([linear_entry("a"), linear_entry("a")], x, (1,), 1, torch.device("cpu"), peak_size=8)
+    with pytest.raises(HipartError, match="8 frames needed"):
+        speed_table([linear_entry("a")], x, (8,), 1, torch.device("cpu"), peak_size=8)
+
+
+def test_temporal_entries_time_whole_windows_and_count_per_frame():
+    layer = torch.nn.Linear(34, 3)
+    entry = Entry("windows of 3", lambda w: (lambda x: layer(x[:w * 3].reshape(w * 3, -1))), 3, None, (layer,))
+    table, _ = speed_table([entry], torch.randn(6, 17, 2), (1, 4), 1, torch.device("cpu"), warmup=1, peak_size=8,
+                           log=lambda m: None)
+    assert table["frames per pass"].tolist() == [3, 6]  # ceil(batch / 3) windows of 3 frames
+    assert flops_per_frame(entry.make(1), torch.zeros(3, 17, 2), (layer,)) == 2 * 34 * 3
+
+
+def test_profile_names_the_ops_that_take_the_time():
+    a = torch.randn(256, 256)
+    top = profile_top_ops(lambda: a @ a, runs=2, rows=3)
+    assert top.loc["aten::mm", "calls per call"] == 1.0 and len(top) <= 3
+    assert top["% of self time"].sum() <= 100.0 + 1e-9
