@@ -60,5 +60,5 @@ def detect(data_dir: Path | None, config_name: str, images_dir: Path | None, spl
             click.echo(f"{name}: {s['detected']} of {s['images']} images with a person; against the rows: mean "
                        f"error {s['mean_error_px']} px, PCK@0.05 {s['pck_0.05']}, PCK@10px {s['pck_10px']}")
             if s.get("per_joint_error_px"):
-                click.echo("  per joint (px): " + ", ".join(f"{j} {e}" for j, e in s["per_joint_error_px"].items()))
+                click.echo("  per joint (px): " + ", ".join(f"{j} {e:.2f}" for j, e in s["per_joint_error_px"].items()))
         click.echo(f"detections: {detections_dir(data_dir, detector)}")

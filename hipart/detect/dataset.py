@@ -197,7 +197,7 @@ def accuracy(detected: np.ndarray, truth: np.ndarray, found: np.ndarray) -> dict
     err = np.linalg.norm(detected[found] - truth[found], axis=-1)
     diag = box_diagonals(person_boxes(truth[found].astype(np.float64)))[:, None]
     return {"mean_error_px": round(float(err.mean()), 2),
-            "per_joint_error_px": dict(zip(H36M.names, np.round(err.mean(axis=0), 2).tolist())),
+            "per_joint_error_px": dict(zip(H36M.names, np.round(err.mean(axis=0, dtype=np.float64), 2).tolist())),
             "pck_0.05": round(float((err < 0.05 * diag).mean()), 4), "pck_10px": round(float((err < 10).mean()), 4)}
 
 
