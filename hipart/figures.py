@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -106,6 +107,8 @@ def draw_skeletons_3d(ax3, poses: list[tuple[np.ndarray, str, str]]) -> None:
     ax3.set_ylim(-reach, reach)
     ax3.set_zlim(-reach, reach)
     ax3.set_box_aspect((1, 1, 1))
+    for axis in (ax3.xaxis, ax3.yaxis, ax3.zaxis):  # the default ~9 ticks of 4-digit mm overlap on the depth axis
+        axis.set_major_locator(MaxNLocator(5))
     ax3.view_init(elev=10, azim=-70)
     ax3.set_xlabel("x (mm)")
     ax3.set_ylabel("depth z (mm)")
