@@ -141,8 +141,12 @@ class LifterConfig:
     batch_size: int = setting(256, 1)
     epochs: int = setting(25, 1)
     lr: float = setting(1e-3, **POSITIVE)
+    # "step": the paper's, lr times lr_decay every decay_every epochs; "cosine": linear warm-up over warmup_iters
+    # steps, then cosine decay to 0 at the last step (lr_decay and decay_every unused)
+    schedule: str = setting("step", choices=("step", "cosine"))
     lr_decay: float = setting(0.96, 0, 1, low_open=True)  # multiplies the learning rate every decay_every epochs
     decay_every: int = setting(4, 1)  # epochs
+    warmup_iters: int = setting(0, 0)  # cosine schedule only
 
 
 @dataclass

@@ -77,6 +77,28 @@ def test_lifter_resume_repeats_the_uninterrupted_run(pipeline_run, tiny_dataset,
 
 
 @pytest.mark.slow
+def test_lifter_resume_with_another_schedule_is_refused(tiny_dataset, tmp_path, monkeypatch):
+    import hipart.training.engine as engine
+    from hipart.training.lifter import train_lifter
+
+    step = load_config("tiny", {"lifter": {"input": "sparse"}})
+    cosine = load_config("tiny", {"lifter": {"input": "sparse", "schedule": "cosine"}})
+    real = engine.batches
+
+    def stop_in_epoch_2(num, size, seed, epoch, rt, shuffle=True):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real(num, size, seed, epoch, rt, shuffle)
+
+    monkeypatch.setattr(engine, "batches", stop_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train_lifter(step, tiny_dataset, tmp_path / "lifter", None, progress=False, log=lambda m: None)
+    monkeypatch.setattr(engine, "batches", real)
+    with pytest.raises(HipartError, match="trained with the step learning-rate schedule .* asks for cosine"):
+        train_lifter(cosine, tiny_dataset, tmp_path / "lifter", None, resume=True, progress=False, log=lambda m: None)
+
+
+@pytest.mark.slow
 def test_diffusion_baseline_resume_repeats_the_uninterrupted_run(tiny_dataset, tmp_path, monkeypatch):
     from hipart.training.baselines import train_baseline
 

@@ -67,3 +67,17 @@ def test_lifter_rate_decays_every_decay_every_epochs(tiny_dataset, tmp_path):
     assert metrics["lr"].tolist() == pytest.approx([0.004, 0.002, 0.002, 0.001, 0.001], abs=1e-15)
     ckpt = torch.load(tmp_path / "lifter" / "checkpoint.pt", weights_only=True)
     assert ckpt["scheduler"]["step_size"] == 2 * 75 and ckpt["scheduler"]["gamma"] == 0.5
+
+
+@pytest.mark.slow
+def test_lifter_cosine_schedule_warms_up_then_ends_at_zero(tiny_dataset, tmp_path):
+    from hipart.training.lifter import train_lifter
+
+    cfg = load_config("tiny", {"lifter": {"input": "sparse", "epochs": 3, "schedule": "cosine", "warmup_iters": 50,
+                                          "lr": 0.004}})
+    train_lifter(cfg, tiny_dataset, tmp_path / "lifter", None, progress=False, log=lambda m: None)
+    metrics = pd.read_csv(tmp_path / "lifter" / "metrics.csv")
+    assert metrics["step"].tolist() == [75, 150, 225]  # 4800 frames, batch 64
+    # warm-up done after 50 steps; the cosine runs over the remaining 175 and reaches 0 at the last step
+    expected = [0.004 * 0.5 * (1 + math.cos(math.pi * (s - 50) / 175)) for s in (75, 150)] + [0.0]
+    assert metrics["lr"].tolist() == pytest.approx(expected, abs=1e-15)

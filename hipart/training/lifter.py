@@ -1,4 +1,5 @@
-"""``hipart train lifter``: 2D (sparse or hierarchical) to root-relative 3D, MPJPE loss, Adam with step decay.
+"""``hipart train lifter``: 2D (sparse or hierarchical) to root-relative 3D, MPJPE loss, Adam with the paper's step
+decay or a warm-up + cosine schedule (``lifter.schedule``).
 
 The ``hier`` lifter trains on what it will see at test time: the dense and fine levels that HiPART (HiARM + MSST)
 produces from each frame's sparse 2D pose, computed once and cached (``hier_{split}.pt``, keyed by the sha256 of
@@ -30,7 +31,7 @@ from hipart.models.hipart import HiPART
 from hipart.models.lifter import KIND, Lifter
 from hipart.runs import RunLayout, StageDir
 from hipart.skeleton import H36M_ACTIONS
-from hipart.training.engine import Runtime, Stage, fit, provenance, resume_state, run_stage, seed_all
+from hipart.training.engine import Runtime, Stage, fit, provenance, resume_state, run_stage, seed_all, warmup_cosine
 from hipart.training.hiarm import load_cache
 from hipart.training.inputs import SplitFrames, split_frames
 
@@ -131,6 +132,10 @@ def _train(cfg: Config, data_dir: Path, out: StageDir, run: RunLayout | None, re
     ckpt, finished = resume_state(out, KIND, model, train_ds.hierarchy_hash, cfg.name, resume, log)
     if finished is not None:
         return finished
+    trained_with = ckpt["config"]["lifter"].get("schedule", "step") if ckpt is not None else L.schedule
+    if trained_with != L.schedule:
+        raise HipartError(f"{out.checkpoint} was trained with the {trained_with} learning-rate schedule and config "
+                          f"'{cfg.name}' asks for {L.schedule}; resume with the checkpoint's config or use --force")
     out.path.mkdir(parents=True, exist_ok=True)
     keypoints = "gt" if L.input == "gt-hier" else cfg.keypoints  # the toy experiment reads the truth
     train = lifter_inputs(L.input, split_frames(data_dir, "train", keypoints, True, log), "train", run, out,
@@ -154,6 +159,8 @@ def _train(cfg: Config, data_dir: Path, out: StageDir, run: RunLayout | None, re
         return {"mpjpe": float(avg["MPJPE"]), "p_mpjpe": float(avg["P-MPJPE"])}
 
     def schedule(opt: torch.optim.Optimizer, per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+        if L.schedule == "cosine":
+            return warmup_cosine(opt, L.warmup_iters, per_epoch * L.epochs)
         return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, L.decay_every * per_epoch), gamma=L.lr_decay)
 
     prov = provenance(data_dir / MANIFEST, {"msst": run.msst.checkpoint, "hiarm": run.hiarm.checkpoint}
