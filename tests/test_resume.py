@@ -13,9 +13,8 @@ from hipart.config import load_config
 from hipart.errors import HipartError
 
 
-def interrupted_then_resumed(monkeypatch, train: Callable[[bool], object], checkpoint: Path) -> dict:
-    """Run ``train(resume)`` until the end of epoch 1 (as if the user pressed Ctrl-C in epoch 2), check the state
-    left behind, resume it; return the final checkpoint."""
+def stopped_in_epoch_2(monkeypatch, train: Callable[[], object]) -> None:
+    """Run ``train()`` until the end of epoch 1, as if the user pressed Ctrl-C in epoch 2."""
     import hipart.training.engine as engine
 
     real = engine.batches
@@ -27,8 +26,14 @@ def interrupted_then_resumed(monkeypatch, train: Callable[[bool], object], check
 
     monkeypatch.setattr(engine, "batches", stop_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
-        train(False)
+        train()
     monkeypatch.setattr(engine, "batches", real)
+
+
+def interrupted_then_resumed(monkeypatch, train: Callable[[bool], object], checkpoint: Path) -> dict:
+    """Run ``train(resume)`` until the end of epoch 1 (as if the user pressed Ctrl-C in epoch 2), check the state
+    left behind, resume it; return the final checkpoint."""
+    stopped_in_epoch_2(monkeypatch, lambda: train(False))
     left = torch.load(checkpoint, weights_only=True)
     assert left["epoch"] == 1 and not left["finished"]
     with pytest.raises(HipartError, match="pass --resume to continue it"):
@@ -78,22 +83,12 @@ def test_lifter_resume_repeats_the_uninterrupted_run(pipeline_run, tiny_dataset,
 
 @pytest.mark.slow
 def test_lifter_resume_with_another_schedule_is_refused(tiny_dataset, tmp_path, monkeypatch):
-    import hipart.training.engine as engine
     from hipart.training.lifter import train_lifter
 
     step = load_config("tiny", {"lifter": {"input": "sparse"}})
     cosine = load_config("tiny", {"lifter": {"input": "sparse", "schedule": "cosine"}})
-    real = engine.batches
-
-    def stop_in_epoch_2(num, size, seed, epoch, rt, shuffle=True):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return real(num, size, seed, epoch, rt, shuffle)
-
-    monkeypatch.setattr(engine, "batches", stop_in_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        train_lifter(step, tiny_dataset, tmp_path / "lifter", None, progress=False, log=lambda m: None)
-    monkeypatch.setattr(engine, "batches", real)
+    stopped_in_epoch_2(monkeypatch, lambda: train_lifter(step, tiny_dataset, tmp_path / "lifter", None,
+                                                         progress=False, log=lambda m: None))
     with pytest.raises(HipartError, match="trained with the step learning-rate schedule .* asks for cosine"):
         train_lifter(cosine, tiny_dataset, tmp_path / "lifter", None, resume=True, progress=False, log=lambda m: None)
 
