@@ -132,8 +132,7 @@ def _train(cfg: Config, data_dir: Path, out: StageDir, run: RunLayout | None, re
     ckpt, finished = resume_state(out, KIND, model, train_ds.hierarchy_hash, cfg.name, resume, log)
     if finished is not None:
         return finished
-    trained_with = ckpt["config"]["lifter"].get("schedule", "step") if ckpt is not None else L.schedule
-    if trained_with != L.schedule:
+    if ckpt is not None and (trained_with := ckpt["config"]["lifter"].get("schedule", "step")) != L.schedule:
         raise HipartError(f"{out.checkpoint} was trained with the {trained_with} learning-rate schedule and config "
                           f"'{cfg.name}' asks for {L.schedule}; resume with the checkpoint's config or use --force")
     out.path.mkdir(parents=True, exist_ok=True)
