@@ -1,9 +1,10 @@
 """Fast inference for HiARM's greedy decoding: static key/value cache, inference mode, ``torch.compile`` with an
-eager fallback, reduced precision (autocast), and on CUDA the whole decoding replayed as one CUDA graph.
+eager fallback, reduced precision (autocast); the whole decoding as one compiled program (a ``torch.while_loop``)
+on the CPU and replayed as one CUDA graph on CUDA.
 
 ``CompilePolicy`` holds one model's choice and state (calls so far, failures); ``Compiled`` runs a function through
 ``torch.compile`` while its policy says so (inductor; on the CPU with a C++ wrapper, which saves a Python call per
-kernel); ``FastDecoder`` decodes with three such pieces. ``HiPART`` shares its policy with the decoder and its
+kernel); ``FastDecoder`` decodes with such functions. ``HiPART`` shares its policy with the decoder and its
 compiled lifter.
 
     decoder = FastDecoder(hiarm, compile="auto", precision="fp32")
@@ -11,10 +12,12 @@ compiled lifter.
 
 ``compile``:
   * ``"auto"`` (default): the first ``compile_after`` calls decode eagerly (a one-off job does not wait for a
-    compile it cannot win back: compiling takes seconds to minutes on a CPU); later calls use the three decoding
-    pieces (``HiARM.decode_start``, ``decode_step``, ``decode_tokens``) compiled by ``torch.compile``, and on CUDA
-    the whole 17-step decoding captured as a CUDA graph per padded batch size. If compiling, running or capturing
-    fails (no C++ compiler, an unsupported op, ...), it warns once and decodes eagerly from then on.
+    compile it cannot win back: compiling takes seconds to minutes on a CPU); later calls run compiled: on the CPU
+    ``HiARM.decode_looped``, the 17 steps in one program; on CUDA the three decoding pieces
+    (``HiARM.decode_start``, ``decode_step``, ``decode_tokens``), the whole decoding captured as a CUDA graph per
+    padded batch size (a compiled while_loop would read its condition back to the host every step). If
+    compiling, running or capturing fails (no C++ compiler, an unsupported op, ...), it warns once and decodes
+    eagerly (``HiARM.decode_static``) from then on.
   * ``True``: compiled (and graphed on CUDA) from the first call; a failure raises ``HipartError``.
   * ``False``: eager static-cache decoding only.
 
@@ -153,11 +156,12 @@ class CompilePolicy:
 
 
 class Compiled:
-    """``fn`` run through ``torch.compile`` (made on first use) while ``policy`` says so, eagerly otherwise and
-    after a failure."""
+    """``fn`` run through ``torch.compile`` (made on first use) while ``policy`` says so; otherwise and after a
+    failure ``eager`` (default ``fn``: a function written for the compiler may have a faster eager twin)."""
 
-    def __init__(self, fn: Callable[..., Any], policy: CompilePolicy) -> None:
-        self.fn, self.policy = fn, policy
+    def __init__(self, fn: Callable[..., Any], policy: CompilePolicy, eager: Callable[..., Any] | None = None
+                 ) -> None:
+        self.fn, self.policy, self.eager = fn, policy, eager or fn
         self.compiled: Callable[..., Any] | None = None
 
     @property
@@ -175,7 +179,7 @@ class Compiled:
                 raise
             except Exception as exc:  # no C++ compiler, an op inductor cannot lower, ...
                 self.policy.fail("compile", "torch.compile", exc)
-        return self.fn(*args)
+        return self.eager(*args)
 
 
 class FastDecoder:
@@ -188,14 +192,16 @@ class FastDecoder:
         self.hiarm = hiarm
         self.policy = policy or CompilePolicy(compile, compile_after, "HiARM decoding")
         self.precision = check_precision(precision)
+        self.looped = Compiled(hiarm.decode_looped, self.policy,
+                               eager=lambda x_s, cache_dtype: hiarm.decode_static(x_s, cache_dtype=cache_dtype))
         self.pieces = tuple(Compiled(f, self.policy) for f in (hiarm.decode_start, hiarm.decode_step,
                                                                hiarm.decode_tokens))
         self.graphs: dict[tuple[int, ...], CudaGraph] = {}  # by padded input shape
 
     @property
     def compiled(self) -> bool:
-        """Whether calls now run the compiled pieces."""
-        return all(p.active for p in self.pieces)
+        """Whether calls now run compiled code (the looped decoding, or the pieces on CUDA)."""
+        return self.looped.active or all(p.active for p in self.pieces)
 
     @property
     def warned(self) -> list[str]:
@@ -217,8 +223,12 @@ class FastDecoder:
             return self.decode(x_s)
 
     def decode(self, x_s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One static-cache decoding (call under inference mode), the pieces compiled as the policy says."""
-        return self.hiarm.decode_static(x_s, *self.pieces, cache_dtype=PRECISIONS[self.precision] or torch.float32)
+        """One static-cache decoding (call under inference mode), compiled as the policy says: looped, or on CUDA
+        (where the graph replays the whole decoding) by pieces."""
+        cache_dtype = PRECISIONS[self.precision] or torch.float32
+        if x_s.device.type == "cuda":
+            return self.hiarm.decode_static(x_s, *self.pieces, cache_dtype=cache_dtype)
+        return self.looped(x_s, cache_dtype)
 
     def _graphed(self, x_s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch = len(x_s)

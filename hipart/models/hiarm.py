@@ -15,8 +15,9 @@ decoding takes 17 steps; with the key/value cache each step runs the transformer
 Two cached decodings give the same tokens: ``generate`` (eager; the cache grows by concatenation, so each step has
 other shapes) and ``decode_static`` (a zero-filled cache of all 2 * 17 - 1 positions written in place, every step
 attending over all of it under a mask, so every step has the same shapes: ``decode_start`` once, ``decode_step``
-16 times with the step index as a tensor, ``decode_tokens`` once). ``hipart.models.fast.FastDecoder`` runs the
-static one under inference mode, compiled, in reduced precision or as a CUDA graph.
+16 times with the step index as a tensor, ``decode_tokens`` once). ``decode_looped`` runs the same 16 steps inside one
+``torch.while_loop``, so that ``torch.compile`` makes the whole decoding one program. ``hipart.models.fast.FastDecoder``
+runs the static one under inference mode, compiled (looped on the CPU), in reduced precision or as a CUDA graph.
 """
 
 from __future__ import annotations
@@ -191,7 +192,8 @@ class HiARM(nn.Module):
         positions = self.steps  # 0..16
         visible = (torch.arange(L, device=x_s.device) < J).expand(J, L)  # the prefix sees all of itself
         h = self.run_blocks_static(self.prefix(x_s) + self.pos[:J], cache, positions, visible)
-        return h[:, -1:].contiguous()  # the layout decode_step returns: one compiled step fits both
+        # the layout decode_step returns (row-major strides even for B = 1): one compiled step, one loop fit both
+        return h[:, -1:].clone(memory_format=torch.contiguous_format)
 
     def decode_tokens(self, h: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Greedy tokens of part order[step] from the hidden state h (B, 1, D); step a 0-dim tensor ->
@@ -228,6 +230,32 @@ class HiARM(nn.Module):
         tok_s, tok_d = tokens(h, self.steps[J - 1])
         q_s = torch.stack([*out_s, tok_s], dim=1)  # (B, 17) in visiting order
         q_d = torch.stack([*out_d, tok_d], dim=1)
+        return q_s[:, self.joint_rank], q_d[:, self.joint_rank]
+
+    def decode_looped(self, x_s: torch.Tensor, cache_dtype: torch.dtype = torch.float32
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``decode_static`` with its 16 steps in one ``torch.while_loop`` (call under inference mode): under
+        ``torch.compile`` the whole decoding is one program whose loop body is compiled once, with no Python, guard
+        checks or returns to the caller between steps. The body writes the cache and the token buffers in place,
+        which a while_loop allows in inference. Same tokens as ``decode_static``."""
+        B, J = x_s.shape[0], self.num_parts
+        cache = self.new_cache(B, x_s.device, cache_dtype)
+        q_s = torch.zeros(B, J, dtype=torch.long, device=x_s.device)  # visiting order
+        q_d = torch.zeros(B, J, self.r, dtype=torch.long, device=x_s.device)
+
+        def keep(step: torch.Tensor, tok_s: torch.Tensor, tok_d: torch.Tensor) -> None:
+            q_s.index_copy_(1, step.view(1), tok_s[:, None])
+            q_d.index_copy_(1, step.view(1), tok_d[:, None])
+
+        def body(step: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            tok_s, tok_d, h = self.decode_step(h, step, cache)
+            keep(step, tok_s, tok_d)
+            return step + 1, h
+
+        step, h = torch.while_loop(lambda step, h: step < J - 1, body,
+                                   (torch.zeros((), dtype=torch.long, device=x_s.device),
+                                    self.decode_start(x_s, cache)))
+        keep(step, *self.decode_tokens(h, step))
         return q_s[:, self.joint_rank], q_d[:, self.joint_rank]
 
     def model_args(self) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 Two kinds of key/value cache for HiARM's decoding: ``forward`` takes the keys and values of earlier positions and
 returns them grown by this call's (one ``torch.cat`` per call; shapes change every step), ``step`` writes this
 call's keys and values in place into preallocated buffers of the full length and attends over all of it under a
-mask (shapes fixed for every step, which ``torch.compile`` and CUDA graphs need). ``step`` attends by ``attend``:
-broadcast products and sums, which a compiler fuses into one loop nest for decoding's few keys.
+mask (shapes fixed for every step, which ``torch.compile`` and CUDA graphs need). Under ``torch.compile``, ``step``
+attends by ``attend`` (broadcast products and sums, which the compiler fuses into one loop nest for decoding's few
+keys) and applies its linear layers by ``linear`` (product and bias apart, so the bias joins the next fused kernel).
 """
 
 from __future__ import annotations
@@ -27,6 +28,18 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, visible: torch.Ten
     if visible is not None:
         scores = scores.masked_fill(~visible, float("-inf"))
     return (scores.softmax(-1)[..., None] * v[..., None, :, :]).sum(-2)
+
+
+FUSED_ATTENTION_MAX = 64  # query-key pairs up to which ``attend`` beats the library kernel when compiled
+
+
+def linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """layer(x); under ``torch.compile`` as a matrix product and a separate bias add. Inductor lowers a linear layer
+    on the CPU to ``addmm``, which first copies the bias into its output, a pass over memory per product; apart, the
+    add fuses into the pointwise kernel that follows (residual, GELU, reshape)."""
+    if torch.compiler.is_compiling():
+        return torch.matmul(x, layer.weight.t()) + layer.bias
+    return layer(x)
 
 
 class Attention(nn.Module):
@@ -61,16 +74,16 @@ class Attention(nn.Module):
         (zero-filled buffers).
         """
         B, T, D = x.shape
-        q, k, v = self.qkv(x).reshape(B, T, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = linear(self.qkv, x).reshape(B, T, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
         if keys is not None and values is not None and positions is not None:
             keys.index_copy_(2, positions, k)
             values.index_copy_(2, positions, v)
             k, v = keys, values
-        if torch.compiler.is_compiling():  # fused by the compiler; run eagerly, the library kernel is faster
-            y = attend(q, k, v, visible)
-        else:
+        if torch.compiler.is_compiling() and T * k.shape[2] <= FUSED_ATTENTION_MAX:
+            y = attend(q, k, v, visible)  # fused by the compiler (a decoding step, a part's few tokens)
+        else:  # eagerly, and for the 17-token prefix over the cache, the library kernel is faster
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=visible)
-        return self.out(y.transpose(1, 2).reshape(B, T, D))
+        return linear(self.out, y.transpose(1, 2).reshape(B, T, D))
 
 
 class Block(nn.Module):
@@ -103,4 +116,5 @@ class Block(nn.Module):
         """``forward`` in eval mode with fixed shapes, optionally against a preallocated key/value cache (see
         ``Attention.step``)."""
         x = x + self.attn.step(self.norm1(x), keys, values, positions, visible)
-        return x + self.mlp(self.norm2(x))
+        hidden, _, _, out, _ = self.mlp  # Linear, GELU, Dropout, Linear, Dropout (no dropout in inference)
+        return x + linear(out, F.gelu(linear(hidden, self.norm2(x))))
