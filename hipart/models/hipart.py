@@ -43,9 +43,9 @@ DECODINGS = ("fast", "cached", "uncached")
 class HiPART(nn.Module):
     """``compile`` (True, False, "auto") and ``precision`` (fp32, bf16, fp16) configure the fast path: see
     ``hipart.models.fast``; "auto" compiles once the model has decoded ``AUTO_COMPILE_AFTER`` batches. The fast
-    path compiles HiARM's decoding (one program on the CPU, pieces in a CUDA graph on CUDA) and, under the same policy, the lifter; the pose normalization and MSST's
-    decoders stay eager, so that equal tokens give bit-equal levels (a compiled reduction rounds differently, by
-    ~1e-6 of the 300-px coordinates). ``policy`` says what runs compiled (``policy.warned``: the fallbacks
+    path compiles HiARM's decoding (one program on the CPU, pieces in a CUDA graph on CUDA) and, under the same
+    policy, the lifter; the pose normalization and MSST's decoders stay eager, so that equal tokens give bit-equal
+    levels (a compiled reduction rounds differently, by ~1e-6 of the 300-px coordinates). ``policy`` says what runs compiled (``policy.warned``: the fallbacks
     taken)."""
 
     def __init__(self, msst: MSST, hiarm: HiARM, lifter: Lifter | None = None, compile: bool | str = "auto",
