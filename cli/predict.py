@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from hipart.models.fast import AUTO_EAGER_SECONDS
 from hipart.runs import DEMO_RUN
 
 
@@ -32,8 +33,9 @@ from hipart.runs import DEMO_RUN
 @click.option("--device", default="auto", show_default=True, help="auto (cuda when present), cpu, cuda or cuda:N.")
 @click.option("--compile/--no-compile", "compile_", default=None,
               help="Compile HiARM's decoding with torch.compile from the first batch (a failure is an error), or "
-                   "never. Default: compile once 8 batches of 1024 frames have been decoded (a short input does "
-                   "not wait for the compiler) and fall back to eager decoding with a warning if compiling fails.")
+                   f"never. Default: compile once eager decoding has taken {AUTO_EAGER_SECONDS:.0f} s (about what "
+                   "compiling costs on two CPU cores, so a short input never waits for the compiler) and fall back "
+                   "to eager decoding with a warning if compiling fails.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict(run: Path, inp: Path | None, images: tuple[Path, ...], video: Path | None, out: Path,
             image_size: tuple[int, int] | None, adapter: Path | None, figures: Path | None, no_figures: bool,

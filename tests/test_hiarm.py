@@ -115,23 +115,29 @@ def test_a_failing_compile_falls_back_to_eager_with_one_warning(monkeypatch):
     assert FastDecoder(model, compile=False)(x)[1].equal(ref[1])  # never tries
 
 
-def test_auto_compiles_only_once_the_decoder_is_hot(monkeypatch):
+def test_auto_compiles_once_eager_decoding_has_taken_compile_after_seconds(monkeypatch):
     compiled = []
 
     def identity_compile(fn, **kw):  # records what is compiled, compiles nothing
         compiled.append(fn.__name__)
         return fn
 
+    ticks = iter(range(1000))  # a clock that advances one second each time it is read
+    monkeypatch.setattr(fast, "perf_counter", lambda: float(next(ticks)))
     monkeypatch.setattr(fast.torch, "compile", identity_compile)
-    decoder = FastDecoder(pinned_shape_hiarm(), compile="auto", compile_after=2)
+    decoder = FastDecoder(pinned_shape_hiarm(), compile="auto", compile_after=2.0)
     x = torch.randn(3, 17, 2)
-    decoder(x), decoder(x)
-    assert compiled == [] and not decoder.compiled
+    decoder(x)
+    assert compiled == [] and not decoder.compiled and decoder.policy.eager_seconds == 1.0
+    decoder(x)  # 2 s spent eagerly: the next call compiles
+    assert compiled == [] and decoder.policy.eager_seconds == 2.0
     decoder(x), decoder(x)
     # once, the whole decoding as one program on the CPU (torch.while_loop, run uncompiled, calls torch.compile too)
     assert [name for name in compiled if name.startswith("decode")] == ["decode_looped"] and decoder.compiled
-    assert FastDecoder(pinned_shape_hiarm()).policy.compile_after == fast.AUTO_COMPILE_AFTER
+    assert decoder.policy.eager_seconds == 2.0  # compiled calls are not counted
+    assert FastDecoder(pinned_shape_hiarm()).policy.compile_after == fast.AUTO_EAGER_SECONDS
     assert FastDecoder(pinned_shape_hiarm(), compile=True, compile_after=5).policy.compile_after == 0
+    assert FastDecoder(pinned_shape_hiarm(), compile=True).policy.hot
 
 
 def test_compile_and_precision_choices_are_checked():

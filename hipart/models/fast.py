@@ -11,8 +11,10 @@ compiled lifter.
     q_s, q_d = decoder(x_s)      # normalized (B, 17, 2) -> (B, 17), (B, 17, r); on CPU fp32 == hiarm.generate(x_s)
 
 ``compile``:
-  * ``"auto"`` (default): the first ``compile_after`` calls decode eagerly (a one-off job does not wait for a
-    compile it cannot win back: compiling takes seconds to minutes on a CPU); later calls run compiled: on the CPU
+  * ``"auto"`` (default): decode eagerly until the eager calls have taken ``compile_after`` seconds in all
+    (``AUTO_EAGER_SECONDS``, about what compiling the decoding costs on two CPU cores), then compile: rent until
+    the rent paid equals the price, then buy, so a job never takes much more than twice what the better choice in
+    hindsight would have (a short job never waits for the compiler; a long one soon runs compiled). Compiled: on the CPU
     ``HiARM.decode_looped``, the 17 steps in one program; on CUDA the three decoding pieces
     (``HiARM.decode_start``, ``decode_step``, ``decode_tokens``), the whole decoding captured as a CUDA graph per
     padded batch size (a compiled while_loop would read its condition back to the host every step). If
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from time import perf_counter
 from typing import Any, Callable, Iterator
 
 import torch
@@ -42,7 +45,7 @@ from hipart.errors import HipartError
 from hipart.models.hiarm import HiARM
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-AUTO_COMPILE_AFTER = 8  # calls "auto" decodes eagerly before compiling
+AUTO_EAGER_SECONDS = 30.0  # eager decoding time after which "auto" compiles (compiling the decoding: ~40 s, 2 cores)
 GRAPH_WARMUP = 2  # runs on a side stream before a CUDA graph capture (they compile and settle the allocator)
 
 
@@ -118,25 +121,25 @@ def compile_options(device: torch.device) -> dict[str, Any] | None:
 
 
 class CompilePolicy:
-    """When the functions of one model run compiled: the ``compile`` choice, the calls counted so far (``"auto"``
-    waits ``compile_after`` of them), and what failed (then not tried again, warned about once)."""
+    """When the functions of one model run compiled: the ``compile`` choice, the seconds spent running them
+    eagerly so far (``"auto"`` compiles once they reach ``compile_after``), and what failed (then not tried again,
+    warned about once)."""
 
-    def __init__(self, compile: bool | str = "auto", compile_after: int | None = None, what: str = "HiPART") -> None:
+    def __init__(self, compile: bool | str = "auto", compile_after: float | None = None, what: str = "HiPART"
+                 ) -> None:
         self.choice = check_compile(compile)
-        self.compile_after = (AUTO_COMPILE_AFTER if compile_after is None else compile_after) \
-            if self.choice == "auto" else 0
+        self.compile_after = (AUTO_EAGER_SECONDS if compile_after is None else compile_after) \
+            if self.choice == "auto" else 0.0
         self.what = what
-        self.calls = 0
+        self.eager_seconds = 0.0
         self.failed: set[str] = set()  # "compile", "graph"
         self.warned: list[str] = []
 
-    def count_call(self) -> None:
-        self.calls += 1
-
     @property
     def hot(self) -> bool:
-        """Whether compiled code should run now (the choice allows it and ``compile_after`` calls are past)."""
-        return self.choice is not False and self.calls > self.compile_after
+        """Whether compiled code should run now (the choice allows it and ``compile_after`` eager seconds are
+        spent)."""
+        return self.choice is not False and self.eager_seconds >= self.compile_after
 
     def use(self, kind: str) -> bool:
         return self.hot and kind not in self.failed
@@ -169,6 +172,11 @@ class Compiled:
         return self.compiled is not None and self.policy.use("compile")
 
     def __call__(self, *args: Any) -> Any:
+        if not self.policy.hot:  # still renting: the time spent eagerly counts towards compiling
+            start = perf_counter()
+            out = self.eager(*args)
+            self.policy.eager_seconds += perf_counter() - start
+            return out
         if self.policy.use("compile"):
             try:
                 if self.compiled is None:
@@ -188,7 +196,7 @@ class FastDecoder:
     the pieces run compiled."""
 
     def __init__(self, hiarm: HiARM, compile: bool | str = "auto", precision: str = "fp32",
-                 compile_after: int | None = None, policy: CompilePolicy | None = None) -> None:
+                 compile_after: float | None = None, policy: CompilePolicy | None = None) -> None:
         self.hiarm = hiarm
         self.policy = policy or CompilePolicy(compile, compile_after, "HiARM decoding")
         self.precision = check_precision(precision)
@@ -210,7 +218,6 @@ class FastDecoder:
     def __call__(self, x_s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalized sparse poses (B, 17, 2) -> token indices q_s (B, 17), q_d (B, 17, r), inference tensors."""
         check_precision(self.precision, x_s.device)
-        self.policy.count_call()
         with torch.inference_mode(), autocast(x_s.device, self.precision):
             if x_s.device.type == "cuda" and self.policy.use("graph") and len(x_s):
                 try:

@@ -42,11 +42,11 @@ DECODINGS = ("fast", "cached", "uncached")
 
 class HiPART(nn.Module):
     """``compile`` (True, False, "auto") and ``precision`` (fp32, bf16, fp16) configure the fast path: see
-    ``hipart.models.fast``; "auto" compiles once the model has decoded ``AUTO_COMPILE_AFTER`` batches. The fast
-    path compiles HiARM's decoding (one program on the CPU, pieces in a CUDA graph on CUDA) and, under the same
-    policy, the lifter; the pose normalization and MSST's decoders stay eager, so that equal tokens give bit-equal
-    levels (a compiled reduction rounds differently, by ~1e-6 of the 300-px coordinates). ``policy`` says what runs compiled (``policy.warned``: the fallbacks
-    taken)."""
+    ``hipart.models.fast``; "auto" compiles once the model has spent ``AUTO_EAGER_SECONDS`` running eagerly. The
+    fast path compiles HiARM's decoding (one program on the CPU, pieces in a CUDA graph on CUDA) and, under the
+    same policy, the lifter; the pose normalization and MSST's decoders stay eager, so that equal tokens give
+    bit-equal levels (a compiled reduction rounds differently, by ~1e-6 of the 300-px coordinates). ``policy`` says
+    what runs compiled (``policy.warned``: the fallbacks taken)."""
 
     def __init__(self, msst: MSST, hiarm: HiARM, lifter: Lifter | None = None, compile: bool | str = "auto",
                  precision: str = "fp32") -> None:
