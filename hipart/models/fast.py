@@ -2,9 +2,9 @@
 eager fallback, reduced precision (autocast); the whole decoding as one compiled program (a ``torch.while_loop``)
 on the CPU and replayed as one CUDA graph on CUDA.
 
-``CompilePolicy`` holds one model's choice and state (calls so far, failures); ``Compiled`` runs a function through
-``torch.compile`` while its policy says so (inductor; on the CPU with a C++ wrapper, which saves a Python call per
-kernel); ``FastDecoder`` decodes with such functions. ``HiPART`` shares its policy with the decoder and its
+``CompilePolicy`` holds one model's choice and state (seconds run eagerly so far, failures); ``Compiled`` runs a
+function through ``torch.compile`` while its policy says so (inductor; on the CPU with a C++ wrapper, which saves a
+Python call per kernel); ``FastDecoder`` decodes with such functions. ``HiPART`` shares its policy with the decoder and its
 compiled lifter.
 
     decoder = FastDecoder(hiarm, compile="auto", precision="fp32")
@@ -14,8 +14,8 @@ compiled lifter.
   * ``"auto"`` (default): decode eagerly until the eager calls have taken ``compile_after`` seconds in all
     (``AUTO_EAGER_SECONDS``, about what compiling the decoding costs on two CPU cores), then compile: rent until
     the rent paid equals the price, then buy, so a job never takes much more than twice what the better choice in
-    hindsight would have (a short job never waits for the compiler; a long one soon runs compiled). Compiled: on the CPU
-    ``HiARM.decode_looped``, the 17 steps in one program; on CUDA the three decoding pieces
+    hindsight would have (a short job never waits for the compiler; a long one soon runs compiled). Compiled
+    means: on the CPU ``HiARM.decode_looped``, the 17 steps in one program; on CUDA the three decoding pieces
     (``HiARM.decode_start``, ``decode_step``, ``decode_tokens``), the whole decoding captured as a CUDA graph per
     padded batch size (a compiled while_loop would read its condition back to the host every step). If
     compiling, running or capturing fails (no C++ compiler, an unsupported op, ...), it warns once and decodes
