@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from hipart.models.complexity import count_params_flops
-from hipart.models.transformer import Attention, Block
+from hipart.models.transformer import Attention, Block, linear
 
 
 def test_attention_equals_torch_multihead_attention():
@@ -22,6 +22,17 @@ def test_attention_equals_torch_multihead_attention():
     torch.testing.assert_close(ours(x)[0], ref(x, x, x, need_weights=False)[0], atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="not divisible"):
         Attention(30, 4, 0.0)
+
+
+def test_linear_written_for_the_compiler_equals_the_layer_with_and_without_bias(monkeypatch):
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 16)
+    layers = (nn.Linear(16, 8), nn.Linear(16, 8, bias=False))
+    eager = [linear(layer, x) for layer in layers]
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)  # the branch torch.compile traces
+    for layer, ref in zip(layers, eager):
+        torch.testing.assert_close(ref, layer(x))
+        torch.testing.assert_close(linear(layer, x), ref, atol=1e-6, rtol=1e-6)
 
 
 def test_static_cache_steps_equal_the_growing_cache():

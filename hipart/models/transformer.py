@@ -38,7 +38,8 @@ def linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     on the CPU to ``addmm``, which first copies the bias into its output, a pass over memory per product; apart, the
     add fuses into the pointwise kernel that follows (residual, GELU, reshape)."""
     if torch.compiler.is_compiling():
-        return torch.matmul(x, layer.weight.t()) + layer.bias
+        product = torch.matmul(x, layer.weight.t())
+        return product if layer.bias is None else product + layer.bias
     return layer(x)
 
 
