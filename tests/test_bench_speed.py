@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hipart.bench.speed import Entry, flops_per_frame, paired_ratio, per_frame, profile_top_ops, speed_table
+from hipart.bench import speed
+from hipart.bench.speed import (Entry, flops_per_frame, paired_ratio, per_frame, profile_top_ops, speed_table,
+                                time_rounds)
 from hipart.errors import HipartError
 
 
@@ -14,6 +16,27 @@ def linear_entry(label: str, width: int = 8) -> Entry:
     torch.manual_seed(0)
     layer = torch.nn.Linear(34, width)
     return Entry(label, per_frame(lambda x: layer(x.reshape(len(x), -1))), 1, None, (layer,))
+
+
+def test_each_round_times_the_mean_of_back_to_back_calls_lasting_round_seconds(monkeypatch):
+    ticks = iter(range(10_000))  # a clock that advances 10 ms each time it is read
+    monkeypatch.setattr(speed, "perf_counter", lambda: next(ticks) / 100)
+    counts = {"short": 0, "long": 0}
+
+    def short() -> None:
+        counts["short"] += 1
+
+    def long() -> None:  # reads the clock 9 times: a 90-ms call
+        counts["long"] += 1
+        for _ in range(9):
+            speed.perf_counter()
+
+    first, times = time_rounds({"short": short, "long": long}, repeats=2, warmup=2, device=torch.device("cpu"),
+                               log=lambda m: None, round_seconds=0.045)
+    assert first == {"short": pytest.approx(0.01), "long": pytest.approx(0.1)}  # one call each, untimed warm-up
+    assert times == {"short": [pytest.approx(0.01)] * 2, "long": [pytest.approx(0.1)] * 2}
+    # short: 1 + 1 warm-up, then 5 calls (50 ms >= 45) per round; long: 1 + 1, then 1 per round
+    assert counts == {"short": 2 + 2 * 5, "long": 2 + 2 * 1}
 
 
 def test_a_linear_model_reaches_flops_times_frames_per_second():

@@ -11,8 +11,11 @@ Entries, each a function of a batch of 2D test poses in pixels:
 ``batch`` counts frames per forward pass: a temporal model processes ceil(batch / f) windows of f frames.
 
 Timing: each entry runs ``warmup`` times per batch (this compiles; the first call's seconds are reported), then
-``repeats`` rounds, each running every entry once and a (size x size) fp32 matmul, the device's peak. Load from other
-processes on a shared machine then spreads over all entries of a round instead of landing on one of them. FPS =
+``repeats`` rounds, each running every entry and a (size x size) fp32 matmul, the device's peak. Load from other
+processes on a shared machine then spreads over all entries of a round instead of landing on one of them. In a round
+an entry runs back to back until ``ROUND_SECONDS`` have passed (a batch-256 call: once; a batch-1 call: dozens of
+times) and its time is the mean per call: frames per second of a stream, not the latency of one call made cold
+after another entry's work evicted its weights from the caches. FPS =
 frames / median seconds; spread = (max - min) / median of the rounds' FPS; a ratio of two entries is the median of
 their per-round ratios. FLOPs per frame are counted by FlopCounterMode (matrix products and attention; elementwise
 work is not counted) on each entry's eager equivalent (the fast path's attention spans the whole static cache, a
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
+from time import perf_counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Hashable
@@ -54,6 +57,7 @@ from hipart.training.baselines import load_baseline
 Pipeline = Callable[[torch.Tensor], Any]  # (B, 17, 2) px on the device -> 3D (or tokens)
 PEAK_SIZE = 2048  # the peak matmul is (PEAK_SIZE x PEAK_SIZE) @ (PEAK_SIZE x PEAK_SIZE), fp32
 PROFILE_ROWS = 10
+ROUND_SECONDS = 0.05  # least time an entry runs per round (back to back calls; their mean is timed)
 
 FAST = "HiPART: fast decoding"
 FAST_EAGER = "HiPART: fast decoding, not compiled"
@@ -97,16 +101,23 @@ def flops_per_frame(fn: Pipeline, x: torch.Tensor, models: tuple[nn.Module, ...]
 
 
 def time_rounds(calls: dict[Hashable, Callable[[], Any]], repeats: int, warmup: int, device: torch.device,
-                log: Callable[[str], None] = print) -> tuple[dict[Hashable, float], dict[Hashable, list[float]]]:
-    """Seconds of each call: its first call, and ``repeats`` rounds each running every call once (after
+                log: Callable[[str], None] = print, round_seconds: float | None = None
+                ) -> tuple[dict[Hashable, float], dict[Hashable, list[float]]]:
+    """Seconds per call of each call: its first call, and in each of ``repeats`` rounds the mean over calls made
+    back to back until ``round_seconds`` (default ``ROUND_SECONDS``) have passed, every call in turn (after
     ``warmup`` calls of each, the first included)."""
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    least = ROUND_SECONDS if round_seconds is None else round_seconds
 
-    def timed(fn: Callable[[], Any]) -> float:
-        start = time.perf_counter()
-        fn()
-        sync()
-        return time.perf_counter() - start
+    def timed(fn: Callable[[], Any], least: float = 0.0) -> float:
+        start, count = perf_counter(), 0
+        while True:
+            fn()
+            sync()
+            count += 1
+            elapsed = perf_counter() - start
+            if elapsed >= least:
+                return elapsed / count
 
     first: dict[Hashable, float] = {}
     with torch.no_grad():
@@ -118,7 +129,7 @@ def time_rounds(calls: dict[Hashable, Callable[[], Any]], repeats: int, warmup: 
         times: dict[Hashable, list[float]] = {key: [] for key in calls}
         for r in range(repeats):
             for key, fn in calls.items():
-                times[key].append(timed(fn))
+                times[key].append(timed(fn, least))
             log(f"round {r + 1}/{repeats} done")
     return first, times
 
