@@ -180,7 +180,7 @@ class HiARM(nn.Module):
                 for _ in self.blocks]
 
     def run_blocks_static(self, x: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]],
-                          positions: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+                          positions: torch.Tensor, visible: torch.Tensor | None) -> torch.Tensor:
         for block, (keys, values) in zip(self.blocks, cache):
             x = block.step(x, keys, values, positions, visible)
         return self.norm(x)
@@ -188,10 +188,11 @@ class HiARM(nn.Module):
     def decode_start(self, x_s: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         """The prefix of normalized sparse poses (B, 17, 2) into cache positions 0..16 -> the hidden state at the
         last prefix position (B, 1, D), which predicts part 0."""
-        J, L = self.num_parts, self.max_length
-        positions = self.steps  # 0..16
-        visible = (torch.arange(L, device=x_s.device) < J).expand(J, L)  # the prefix sees all of itself
-        h = self.run_blocks_static(self.prefix(x_s) + self.pos[:J], cache, positions, visible)
+        J = self.num_parts
+        # the prefix sees all of itself and nothing after it: attend over views of the cache's first 17 positions
+        # (writes land in the cache), unmasked, rather than over all 33 under a mask
+        prefix_cache = [(keys[:, :, :J], values[:, :, :J]) for keys, values in cache]
+        h = self.run_blocks_static(self.prefix(x_s) + self.pos[:J], prefix_cache, self.steps, None)
         # the layout decode_step returns (row-major strides even for B = 1): one compiled step, one loop fit both
         return h[:, -1:].clone(memory_format=torch.contiguous_format)
 
