@@ -15,12 +15,11 @@ Timing: each entry runs ``warmup`` times per batch (this compiles; the first cal
 processes on a shared machine then spreads over all entries of a round instead of landing on one of them. In a round
 an entry runs back to back until ``ROUND_SECONDS`` have passed (a batch-256 call: once; a batch-1 call: dozens of
 times) and its time is the mean per call: frames per second of a stream, not the latency of one call made cold
-after another entry's work evicted its weights from the caches. FPS =
-frames / median seconds; spread = (max - min) / median of the rounds' FPS; a ratio of two entries is the median of
-their per-round ratios. FLOPs per frame are counted by FlopCounterMode (matrix products and attention; elementwise
-work is not counted) on each entry's eager equivalent (the fast path's attention spans the whole static cache, a
-little more than the growing cache's); achieved GFLOP/s = FLOPs per frame x FPS, and % of peak divides it by the
-matmul's GFLOP/s of the same run. Model weights do not change the time, so a temporal length without a trained
+after another entry's work evicted its weights from the caches. FPS = frames / median seconds; spread = (max - min)
+/ median of the rounds' FPS; a ratio of two entries is the median of their per-round ratios. FLOPs per frame are
+counted by FlopCounterMode (matrix products and attention; elementwise work is not counted) on each entry's eager
+equivalent (the fast path's attention spans the whole static cache, a little more than the growing cache's);
+achieved GFLOP/s = FLOPs per frame x FPS, and % of peak divides it by the matmul's GFLOP/s of the same run. Model weights do not change the time, so a temporal length without a trained
 checkpoint is timed with the run's settings at that length and its MPJPE left empty.
 """
 

@@ -4,8 +4,8 @@ on the CPU and replayed as one CUDA graph on CUDA.
 
 ``CompilePolicy`` holds one model's choice and state (seconds run eagerly so far, failures); ``Compiled`` runs a
 function through ``torch.compile`` while its policy says so (inductor; on the CPU with a C++ wrapper, which saves a
-Python call per kernel); ``FastDecoder`` decodes with such functions. ``HiPART`` shares its policy with the decoder and its
-compiled lifter.
+Python call per kernel); ``FastDecoder`` decodes with such functions. ``HiPART`` shares its policy with the decoder
+and its compiled lifter.
 
     decoder = FastDecoder(hiarm, compile="auto", precision="fp32")
     q_s, q_d = decoder(x_s)      # normalized (B, 17, 2) -> (B, 17), (B, 17, r); on CPU fp32 == hiarm.generate(x_s)
@@ -141,6 +141,11 @@ class CompilePolicy:
         spent)."""
         return self.choice is not False and self.eager_seconds >= self.compile_after
 
+    @property
+    def renting(self) -> bool:
+        """Whether ``"auto"`` still runs eagerly, timing each call towards ``compile_after``."""
+        return self.choice == "auto" and not self.hot
+
     def use(self, kind: str) -> bool:
         return self.hot and kind not in self.failed
 
@@ -172,7 +177,7 @@ class Compiled:
         return self.compiled is not None and self.policy.use("compile")
 
     def __call__(self, *args: Any) -> Any:
-        if not self.policy.hot:  # still renting: the time spent eagerly counts towards compiling
+        if self.policy.renting:  # the time spent eagerly counts towards compiling
             start = perf_counter()
             out = self.eager(*args)
             self.policy.eager_seconds += perf_counter() - start
@@ -193,7 +198,7 @@ class Compiled:
 class FastDecoder:
     """HiARM's greedy decoding with a static key/value cache under inference mode; see the module docstring.
     ``policy`` (shared with the caller's other compiled functions) or ``compile`` / ``compile_after`` say when
-    the pieces run compiled."""
+    the decoding runs compiled."""
 
     def __init__(self, hiarm: HiARM, compile: bool | str = "auto", precision: str = "fp32",
                  compile_after: float | None = None, policy: CompilePolicy | None = None) -> None:
