@@ -82,7 +82,8 @@ def test_compiled_fast_path_equals_the_eager_path_on_the_pinned_run(tmp_path):
         fast, eager = model.densify(x), model.densify(x, "cached")
         assert model.decoder.compiled
         assert torch.equal(fast["q_s"], eager["q_s"]) and torch.equal(fast["q_d"], eager["q_d"])
-        torch.testing.assert_close(fast["x_f"], eager["x_f"], atol=1e-4, rtol=0)
+        # the compiled MSST decoders round differently: a few float32 ulps at hundreds of px
+        torch.testing.assert_close(fast["x_f"], eager["x_f"], atol=1e-4, rtol=1e-6)
     torch.testing.assert_close(model(fix["x_s"], fix["image_size"])["X"], fix["expected_X"], atol=1e-3, rtol=0)
 
 
