@@ -5,7 +5,7 @@ on the CPU and replayed as one CUDA graph on CUDA.
 ``CompilePolicy`` holds one model's choice and state (seconds run eagerly so far, failures); ``Compiled`` runs a
 function through ``torch.compile`` while its policy says so (inductor; on the CPU with a C++ wrapper, which saves a
 Python call per kernel); ``FastDecoder`` decodes with such functions. ``HiPART`` shares its policy with the decoder
-and its compiled lifter.
+and its compiled MSST decoders and lifter.
 
     decoder = FastDecoder(hiarm, compile="auto", precision="fp32")
     q_s, q_d = decoder(x_s)      # normalized (B, 17, 2) -> (B, 17), (B, 17, r); on CPU fp32 == hiarm.generate(x_s)
