@@ -18,7 +18,7 @@ from hipart.runs import DEMO_RUN
 def demo(out: Path, data_dir: Path | None, quiet: bool) -> None:
     """Build a small default dataset, train MSST, HiARM and three lifters (demo preset), evaluate, draw a figure.
 
-    About 18-20 minutes on 2 CPU cores (measured); numbers are on synthetic Anny data, not Human3.6M."""
+    About 12-20 minutes on 2 CPU cores (measured); numbers are on synthetic Anny data, not Human3.6M."""
     import pandas as pd
 
     from hipart.pipeline import demo as run_demo
