@@ -2,12 +2,13 @@
 as many (the warm-up stretched by the same factor, so the schedule keeps its shape), on the same data and run.
 
     python benchmarks/lifter_convergence.py --config demo --data data/default-demo --run runs/demo \\
-        [--input sparse --input gt-hier --input hier] [--factor 3] [--out runs/convergence]
+        [--input sparse --input gt-hier --input hier] [--factor 3] [--out runs/convergence] [--force]
 
 Issue #16's criterion: the demo's lifters within about 10 % of what the same architecture reaches with 3x the
 epochs, i.e. preset / longer <= 1.1. Prints, per input, test MPJPE / P-MPJPE and the final training MPJPE of both
 runs and the ratio of their test MPJPE; the curves are each run's ``metrics.csv``. Runs are resumed: a finished one
-returns its summary, an interrupted one continues, so a second call only prints. Costs on 2 CPU cores with the demo
+returns its summary, an interrupted one continues, so a second call only prints; a checkpoint in --out made with
+other lifter settings is refused (use another --out, or --force to retrain). Costs on 2 CPU cores with the demo
 preset: sparse 2.4 s an epoch on one thread, hier and gt-hier 17-24 s on two.
 """
 
@@ -20,8 +21,11 @@ from pathlib import Path
 import pandas as pd
 
 from hipart.bench.common import markdown
+from hipart.checkpoints import dict_differences, stage_state
 from hipart.config import load_config
 from hipart.errors import HipartError
+from hipart.models.lifter import KIND as LIFTER_KIND
+from hipart.pipeline import checkpoint_section
 from hipart.runs import StageDir
 from hipart.training.lifter import train_lifter
 
@@ -35,6 +39,7 @@ def main() -> None:
                     help="lifter input (repeatable; default sparse)")
     ap.add_argument("--factor", type=int, default=3, help="how many times the preset's epochs the longer run gets")
     ap.add_argument("--out", type=Path, default=Path("runs/convergence"))
+    ap.add_argument("--force", action="store_true", help="retrain runs already in --out")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args()
     if args.factor < 2:
@@ -47,8 +52,12 @@ def main() -> None:
                                          warmup_iters=base.lifter.warmup_iters * factor)
             cfg = dataclasses.replace(base, lifter=lifter)
             out = args.out / f"lifter_{mode}_x{factor}"
-            resume = StageDir(out).checkpoint.exists()
-            test = train_lifter(cfg, args.data, out, args.run, resume=resume, progress=not args.quiet)["test"]
+            wanted = {**cfg.to_dict()["lifter"], "keypoints": cfg.keypoints}
+            state = "missing" if args.force else stage_state(  # a checkpoint of other settings is refused
+                StageDir(out), LIFTER_KIND, lambda ckpt: dict_differences(wanted, checkpoint_section(ckpt, "lifter")),
+                "'lifter' settings")
+            test = train_lifter(cfg, args.data, out, args.run, resume=state != "missing", force=args.force,
+                                progress=not args.quiet)["test"]
             curve = pd.read_csv(out / "metrics.csv")  # loss: the epoch's training MPJPE
             rows.append({"input": mode, "epochs": lifter.epochs, "test MPJPE": test["mpjpe"],
                          "test P-MPJPE": test["p_mpjpe"], "train MPJPE": curve["loss"].iloc[-1]})

@@ -78,17 +78,20 @@ def _main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes shared files
 
 
+def checkpoint_section(ckpt: dict[str, Any], name: str, with_keypoints: bool = True) -> dict[str, Any]:
+    """A checkpoint's config section ``name`` (plus the keypoints it was trained on, 'gt' before that key existed),
+    to compare with the settings asked for."""
+    config = ckpt.get("config", {})
+    return {**config.get(name, {}), **({"keypoints": config.get("keypoints", "gt")} if with_keypoints else {})}
+
+
 def plan(cfg: Config, data: Path, run: RunLayout, with_baselines: bool, progress: bool,
          log: Callable[[str], None]) -> list[PlannedStage]:
     """Every stage of ``train all`` in order, with how to check and train it."""
     common = {"progress": progress, "log": log}
 
     def section(name: str, with_keypoints: bool = True) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        """A checkpoint's config section (plus the keypoints it was trained on, 'gt' before that key existed)."""
-        def read(ckpt: dict[str, Any]) -> dict[str, Any]:
-            config = ckpt.get("config", {})
-            return {**config.get(name, {}), **({"keypoints": config.get("keypoints", "gt")} if with_keypoints else {})}
-        return read
+        return lambda ckpt: checkpoint_section(ckpt, name, with_keypoints)
 
     stages = [
         PlannedStage("stage 1, MSST", run.msst, MSST_KIND, "'msst' settings", cfg.to_dict()["msst"],

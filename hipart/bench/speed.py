@@ -19,8 +19,9 @@ after another entry's work evicted its weights from the caches. FPS = frames / m
 / median of the rounds' FPS; a ratio of two entries is the median of their per-round ratios. FLOPs per frame are
 counted by FlopCounterMode (matrix products and attention; elementwise work is not counted) on each entry's eager
 equivalent (the fast path's attention spans the whole static cache, a little more than the growing cache's);
-achieved GFLOP/s = FLOPs per frame x FPS, and % of peak divides it by the matmul's GFLOP/s of the same run. Model weights do not change the time, so a temporal length without a trained
-checkpoint is timed with the run's settings at that length and its MPJPE left empty.
+achieved GFLOP/s = FLOPs per frame x FPS, and % of peak divides it by the matmul's GFLOP/s of the same run. Model
+weights do not change the time, so a temporal length without a trained checkpoint is timed with the run's settings
+at that length and its MPJPE left empty.
 """
 
 from __future__ import annotations
