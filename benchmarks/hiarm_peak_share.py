@@ -1,0 +1,85 @@
+"""How close HiARM's fast decoding comes to the device's matmul peak, by model size.
+
+`hipart bench speed` measures a trained run's HiARM; this script times the fast (compiled, static-cache) greedy
+decoding of HiARMs of the presets' sizes (demo: L2 4, D2 64; bench: L2 6, D2 96; paper: the supplement's
+L2 12, D2 128, 8 heads) with random weights, in the same interleaved rounds as a (size x size) fp32 matmul, the
+peak. The arithmetic of a decoding does not depend on the weights (greedy decoding always runs its 17 steps), so
+untrained models give the trained ones' speed. FLOPs are counted on the eager decoding, as `bench speed` does.
+
+    python benchmarks/hiarm_peak_share.py --threads 2                  # demo, bench, paper at batch 256
+    python benchmarks/hiarm_peak_share.py --presets paper --batch 1 --batch 256
+
+Prints one row per preset and batch: frames/s, GFLOP/s and % of the matmul peak (median over rounds, with the
+per-round range of the share), and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import numpy as np
+import torch
+
+from hipart.bench.speed import PEAK_SIZE, flops_per_frame, matmul_call, time_rounds
+from hipart.config import load_config
+from hipart.models.fast import FastDecoder
+from hipart.models.hiarm import HiARM
+
+
+def build(preset: str) -> tuple[HiARM, str]:
+    """A randomly initialised HiARM of ``preset``'s size, in eval mode, and its size in words."""
+    cfg = load_config(preset)
+    torch.manual_seed(0)
+    hiarm = HiARM(cfg.hiarm, cfg.msst.tokens_per_part, cfg.msst.codebook_size_sparse,
+                  cfg.msst.codebook_size_dense).eval()
+    h = cfg.hiarm
+    return hiarm, (f"L2 {h.num_blocks}, D2 {h.dim}, {h.heads} heads, r {cfg.msst.tokens_per_part}, "
+                   f"codebooks {cfg.msst.codebook_size_sparse}/{cfg.msst.codebook_size_dense}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", nargs="+", default=["demo", "bench", "paper"])
+    parser.add_argument("--batch", type=int, action="append", help="frames per call (default 256; repeatable)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed rounds (median over rounds)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--peak-size", type=int, default=PEAK_SIZE)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    batches = args.batch or [256]
+    device = torch.device("cpu")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(max(batches), 17, 2, generator=g) * 0.3  # normalized sparse poses
+
+    peak_fn, peak_flops = matmul_call(device, args.peak_size)
+    calls, flops, sizes = {"peak": peak_fn}, {}, {}
+    for preset in args.presets:
+        hiarm, sizes[preset] = build(preset)
+        decoder = FastDecoder(hiarm, compile=True)
+        with torch.inference_mode():
+            eager = hiarm.decode_static(x[:max(batches)])
+            fast = decoder(x[:max(batches)])
+        same = torch.equal(eager[0], fast[0]) and torch.equal(eager[1], fast[1])
+        print(f"{preset} ({sizes[preset]}): compiled {decoder.compiled}, tokens equal to eager decoding: {same}")
+        flops[preset] = flops_per_frame(lambda s, h=hiarm: h.generate(s), x[:1], (hiarm,))
+        for b in batches:
+            calls[(preset, b)] = lambda d=decoder, s=x[:b]: d(s)
+    _, times = time_rounds(calls, args.repeats, warmup=2, device=device, log=lambda _: None)
+    peaks = np.array([peak_flops / t / 1e9 for t in times["peak"]])
+    print(f"\nfp32 matmul {args.peak_size}^2 (the peak): median {np.median(peaks):.1f} GFLOP/s "
+          f"(rounds {peaks.min():.1f}-{peaks.max():.1f}), {torch.get_num_threads()} threads")
+    print(f"{'preset':8s} {'batch':>5s} {'MFLOP/frame':>11s} {'frames/s':>10s} {'GFLOP/s':>8s} "
+          f"{'% of peak':>9s} {'(rounds)':>13s}")
+    for preset in args.presets:
+        for b in batches:
+            per_round = np.array([b / t for t in times[(preset, b)]])
+            gflops = flops[preset] * per_round / 1e9
+            share = gflops / peaks * 100  # each round against the peak of the same round
+            print(f"{preset:8s} {b:5d} {flops[preset] / 1e6:11.1f} {np.median(per_round):10,.0f} "
+                  f"{np.median(gflops):8.1f} {np.median(share):9.1f} {share.min():6.1f}-{share.max():5.1f}")
+
+
+if __name__ == "__main__":
+    main()
