@@ -143,6 +143,8 @@ def test_speed_densify_codebook_qualitative_ablation_and_report(bench_results):
         assert speed.loc[m, "frames per pass"].tolist() == n, m
     ratios = pd.read_csv(out / "speed" / "ratios.csv", index_col="ratio")
     assert ratios.loc["fast vs eager fp32: tokens equal, % (16 frames)", "measured"] == 100.0
+    share = ratios.loc["HiARM decoding fast (L2 2, D2 32), % of the matmul peak"]  # the tiny preset's HiARM size
+    assert share["batch"].tolist() == [1, 16] and (share["measured"] > 0).all()
     msst, hiarm = MSST.load(run / "msst" / "checkpoint.pt")[0], HiARM.load(run / "hiarm" / "checkpoint.pt")[0]
     params = speed.groupby(level=0)["params"].first()
     hipart_params = count(msst, hiarm, Lifter.load(run / "lifter_hier" / "checkpoint.pt")[0])
