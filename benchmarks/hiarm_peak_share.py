@@ -23,6 +23,7 @@ import torch
 
 from hipart.bench.speed import PEAK_SIZE, flops_per_frame, matmul_call, time_rounds
 from hipart.config import load_config
+from hipart.errors import HipartError
 from hipart.models.fast import FastDecoder
 from hipart.models.hiarm import HiARM
 
@@ -46,9 +47,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--peak-size", type=int, default=PEAK_SIZE)
     args = parser.parse_args()
+    batches = args.batch or [256]
+    if min(batches) < 1 or args.repeats < 1 or args.peak_size < 1 or (args.threads or 1) < 1:
+        raise HipartError("--batch, --repeats, --peak-size and --threads must be positive")
     if args.threads:
         torch.set_num_threads(args.threads)
-    batches = args.batch or [256]
     device = torch.device("cpu")
     g = torch.Generator().manual_seed(0)
     x = torch.randn(max(batches), 17, 2, generator=g) * 0.3  # normalized sparse poses
@@ -82,4 +85,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except HipartError as exc:
+        raise SystemExit(f"error: {exc}")
