@@ -9,19 +9,18 @@ untrained models give the trained ones' speed. FLOPs are counted on the eager de
     python benchmarks/hiarm_peak_share.py --threads 2                  # demo, bench, paper at batch 256
     python benchmarks/hiarm_peak_share.py --presets paper --batch 1 --batch 256
 
-Prints one row per preset and batch: frames/s, GFLOP/s and % of the matmul peak (median over rounds, with the
-per-round range of the share), and writes nothing.
+Prints one row per preset and batch: frames/s, GFLOP/s and % of the matmul peak (`bench speed`'s `speed_table`:
+median frames/s over rounds against the median peak, with the per-round range of the share), and writes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 import numpy as np
 import torch
 
-from hipart.bench.speed import PEAK_SIZE, flops_per_frame, matmul_call, time_rounds
+from hipart.bench.speed import PEAK_SIZE, Entry, per_frame, speed_table
 from hipart.config import load_config
 from hipart.errors import HipartError
 from hipart.models.fast import FastDecoder
@@ -47,41 +46,36 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--peak-size", type=int, default=PEAK_SIZE)
     args = parser.parse_args()
-    batches = args.batch or [256]
+    batches = tuple(args.batch or [256])
     if min(batches) < 1 or args.repeats < 1 or args.peak_size < 1 or (args.threads or 1) < 1:
         raise HipartError("--batch, --repeats, --peak-size and --threads must be positive")
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device("cpu")
     g = torch.Generator().manual_seed(0)
     x = torch.randn(max(batches), 17, 2, generator=g) * 0.3  # normalized sparse poses
 
-    peak_fn, peak_flops = matmul_call(device, args.peak_size)
-    calls, flops, sizes = {"peak": peak_fn}, {}, {}
+    entries = []
     for preset in args.presets:
-        hiarm, sizes[preset] = build(preset)
+        hiarm, size = build(preset)
         decoder = FastDecoder(hiarm, compile=True)
         with torch.inference_mode():
-            eager = hiarm.decode_static(x[:max(batches)])
-            fast = decoder(x[:max(batches)])
+            eager, fast = hiarm.decode_static(x), decoder(x)
         same = torch.equal(eager[0], fast[0]) and torch.equal(eager[1], fast[1])
-        print(f"{preset} ({sizes[preset]}): compiled {decoder.compiled}, tokens equal to eager decoding: {same}")
-        flops[preset] = flops_per_frame(lambda s, h=hiarm: h.generate(s), x[:1], (hiarm,))
-        for b in batches:
-            calls[(preset, b)] = lambda d=decoder, s=x[:b]: d(s)
-    _, times = time_rounds(calls, args.repeats, warmup=2, device=device, log=lambda _: None)
-    peaks = np.array([peak_flops / t / 1e9 for t in times["peak"]])
-    print(f"\nfp32 matmul {args.peak_size}^2 (the peak): median {np.median(peaks):.1f} GFLOP/s "
-          f"(rounds {peaks.min():.1f}-{peaks.max():.1f}), {torch.get_num_threads()} threads")
+        print(f"{preset} ({size}): compiled {decoder.compiled}, tokens equal to eager decoding: {same}")
+        # timed: the fast decoding; FLOPs counted on the eager growing-cache decoding, as `bench speed` does
+        entries.append(Entry(preset, per_frame(decoder), models=(hiarm,), count=per_frame(hiarm.generate)))
+    table, timing = speed_table(entries, x, batches, args.repeats, torch.device("cpu"), peak_size=args.peak_size,
+                                log=lambda _: None)
+    peak, (low, high) = timing["peak"], timing["peak_range"]
+    print(f"\nfp32 matmul {args.peak_size}^2 (the peak): median {peak:.1f} GFLOP/s (rounds {low:.1f}-{high:.1f}), "
+          f"{torch.get_num_threads()} threads")
     print(f"{'preset':8s} {'batch':>5s} {'MFLOP/frame':>11s} {'frames/s':>10s} {'GFLOP/s':>8s} "
           f"{'% of peak':>9s} {'(rounds)':>13s}")
-    for preset in args.presets:
-        for b in batches:
-            per_round = np.array([b / t for t in times[(preset, b)]])
-            gflops = flops[preset] * per_round / 1e9
-            share = gflops / peaks * 100  # each round against the peak of the same round
-            print(f"{preset:8s} {b:5d} {flops[preset] / 1e6:11.1f} {np.median(per_round):10,.0f} "
-                  f"{np.median(gflops):8.1f} {np.median(share):9.1f} {share.min():6.1f}-{share.max():5.1f}")
+    for preset, row in table.iterrows():
+        # per-round shares against the median peak, as `bench speed`'s ratio table gives them
+        share = np.array(timing["fps"][(preset, row["batch"])]) * row["FLOPs/frame (M)"] / 1e3 / peak * 100
+        print(f"{preset:8s} {row['batch']:5d} {row['FLOPs/frame (M)']:11.1f} {row['FPS']:10,.0f} "
+              f"{row['GFLOP/s']:8.1f} {row['% of peak']:9.1f} {share.min():6.1f}-{share.max():5.1f}")
 
 
 if __name__ == "__main__":
