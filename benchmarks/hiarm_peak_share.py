@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 import torch
 
-from hipart.bench.speed import PEAK_SIZE, Entry, per_frame, speed_table
+from hipart.bench.speed import PEAK_SIZE, Entry, peak_shares, per_frame, speed_table
 from hipart.config import load_config
 from hipart.errors import HipartError
 from hipart.models.fast import FastDecoder
@@ -47,7 +46,8 @@ def main() -> None:
     parser.add_argument("--peak-size", type=int, default=PEAK_SIZE)
     args = parser.parse_args()
     batches = tuple(args.batch or [256])
-    if min(batches) < 1 or args.repeats < 1 or args.peak_size < 1 or (args.threads or 1) < 1:
+    if min(batches) < 1 or args.repeats < 1 or args.peak_size < 1 or \
+            (args.threads is not None and args.threads < 1):
         raise HipartError("--batch, --repeats, --peak-size and --threads must be positive")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -73,9 +73,9 @@ def main() -> None:
           f"{'% of peak':>9s} {'(rounds)':>13s}")
     for preset, row in table.iterrows():
         # per-round shares against the median peak, as `bench speed`'s ratio table gives them
-        share = np.array(timing["fps"][(preset, row["batch"])]) * row["FLOPs/frame (M)"] / 1e3 / peak * 100
+        share = peak_shares(timing["fps"][(preset, row["batch"])], row["FLOPs/frame (M)"], peak)
         print(f"{preset:8s} {row['batch']:5d} {row['FLOPs/frame (M)']:11.1f} {row['FPS']:10,.0f} "
-              f"{row['GFLOP/s']:8.1f} {row['% of peak']:9.1f} {share.min():6.1f}-{share.max():5.1f}")
+              f"{row['GFLOP/s']:8.1f} {row['% of peak']:9.1f} {min(share):6.1f}-{max(share):5.1f}")
 
 
 if __name__ == "__main__":

@@ -368,6 +368,12 @@ def run_speed(bench: BenchRun, out: str | Path, batches: tuple[int, ...] = (1, 2
     return results
 
 
+def peak_shares(fps_rounds: list[float], mflops_per_frame: float, peak: float) -> list[float]:
+    """Each round's share of the matmul ``peak`` (GFLOP/s), in %, for frames/s ``fps_rounds`` of an entry of
+    ``mflops_per_frame`` (``speed_table``'s "FLOPs/frame (M)")."""
+    return [mflops_per_frame * fps / 1e3 / peak * 100 for fps in fps_rounds]
+
+
 def _ratios(fps: dict, table: pd.DataFrame, batches: tuple[int, ...], diffusion: str | None, peak: float,
             hiarm_size: str) -> list[dict[str, Any]]:
     rows = []
@@ -385,8 +391,7 @@ def _ratios(fps: dict, table: pd.DataFrame, batches: tuple[int, ...], diffusion:
             add("HiPART eager (growing cache) / diffusion baseline, frames/s", b, CACHED, diffusion)
     for b in batches:
         row = table[(table.index == HIARM_FAST) & (table["batch"] == b)].iloc[0]
-        flops = row["FLOPs/frame (M)"] * 1e6
-        shares = [flops * f / 1e9 / peak * 100 for f in fps[(HIARM_FAST, b)]]
+        shares = peak_shares(fps[(HIARM_FAST, b)], row["FLOPs/frame (M)"], peak)
         target = 40.0 if b == 256 else None
         rows.append({"ratio": f"HiARM decoding fast ({hiarm_size}), % of the matmul peak", "batch": b,
                      "measured": row["% of peak"], "min": min(shares), "max": max(shares), "target": target,
