@@ -12,8 +12,8 @@ from hipart_cli.common import HipartGroup
 
 @click.group(cls=HipartGroup)
 def bench() -> None:
-    """Benchmarks on a trained run: occlusion, speed, ablation, densification, codebooks, qualitative figures, and
-    3DPW (bench 3dpw --root, not part of bench all: it needs the licensed data).
+    """Benchmarks on a trained run: occlusion, speed, ablation, densification, the levels probe, codebooks,
+    qualitative figures, and 3DPW (bench 3dpw --root, not part of bench all: it needs the licensed data).
 
     Each writes CSV + Markdown tables, PNG plots and meta.json (config, dataset hash, git revision) into
     RESULTS/<name>/ (default RESULTS: <run>/results); 'hipart report RESULTS' gathers them.
@@ -174,6 +174,33 @@ def densify(run: Path, data_dir: Path | None, out: Path | None, device: str) -> 
 
     bench_run, out, dev = _open(run, data_dir, out, device)
     _done(run_densify(bench_run, out, dev, click.echo))
+
+
+@bench.command("probe")
+@run_options
+@click.option("--components", type=int, default=64, show_default=True,
+              help="Principal components whose pairwise products are the quadratic features.")
+@click.option("--max-frames", type=int, default=60000, show_default=True,
+              help="Training frames the ridge regressions are fitted on (evenly spaced); 0 = all.")
+def probe(run: Path, data_dir: Path | None, out: Path | None, device: str, components: int,
+          max_frames: int) -> None:
+    """The levels probe: closed-form ridge regressions (linear and quadratic features) from the sparse, sparse +
+    dense and all 2D levels to the 3D pose, in seconds on a CPU, beside the run's trained lifters. Shows how much
+    the dense and fine levels can add before any lifter is trained. Runs on a dataset alone: --data DIR with no
+    trained run (results then go to DIR/results unless --out)."""
+    from hipart.bench.common import BenchRun
+    from hipart.bench.probe import run_probe
+    from hipart.errors import HipartError
+    from hipart.runs import RunLayout
+
+    if components < 1 or max_frames < 0:
+        raise HipartError("--components must be positive and --max-frames at least 0")
+    bench_run = None
+    if data_dir is None or RunLayout(run).config.is_file():
+        bench_run = BenchRun.open(run, data_dir)
+        data_dir = bench_run.data_dir
+    results = out if out is not None else (bench_run.layout.results if bench_run is not None else data_dir / "results")
+    _done(run_probe(data_dir, results, bench_run, components, max_frames or None, click.echo))
 
 
 @bench.command("codebook")

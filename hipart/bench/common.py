@@ -59,16 +59,21 @@ class BenchRun:
 
     @property
     def data_label(self) -> str:
-        source = self.manifest.get("settings", {}).get("source", {})
-        if source.get("kind", "default") == "default":
-            return DEFAULT_DATA_LABEL
-        return f"{source.get('kind')} data from {source.get('path', self.data_dir)}"
+        return data_label(self.manifest, self.data_dir)
 
     def trained(self, stage: StageDir) -> StageDir:
         """``stage`` when its checkpoint exists, or a one-line error saying how to train it."""
         if not stage.checkpoint.is_file():
             raise HipartError(f"{stage.checkpoint} not found; train it first ('hipart train all --out {self.run}')")
         return stage
+
+
+def data_label(manifest: dict[str, Any], data_dir: Path) -> str:
+    """What a dataset's numbers are made on, for table titles: the default data's caveat or the real source."""
+    source = manifest.get("settings", {}).get("source", {})
+    if source.get("kind", "default") == "default":
+        return DEFAULT_DATA_LABEL
+    return f"{source.get('kind')} data from {source.get('path', data_dir)}"
 
 
 def git_revision() -> str:

@@ -17,7 +17,7 @@ from hipart.errors import HipartError
 from hipart.io import write_text_atomic
 from hipart.runs import read_json
 
-ORDER = ("occlusion", "speed", "ablation", "densify", "codebook", "qualitative", "3dpw")
+ORDER = ("occlusion", "speed", "ablation", "densify", "probe", "codebook", "qualitative", "3dpw")
 
 
 def benchmark_folders(results: Path) -> list[Path]:

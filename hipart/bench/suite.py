@@ -13,6 +13,7 @@ from hipart.bench.codebook import run_codebook
 from hipart.bench.common import BenchRun
 from hipart.bench.densify import run_densify
 from hipart.bench.occlusion import CROP_SWEEP, MASK_SWEEP, run_occlusion
+from hipart.bench.probe import run_probe
 from hipart.bench.qualitative import run_qualitative
 from hipart.bench.report import build_report
 from hipart.bench.speed import run_speed
@@ -40,12 +41,14 @@ class SuiteSettings:
 def run_all(bench: BenchRun, out: str | Path, device: torch.device, settings: SuiteSettings = SuiteSettings(),
             train_ablation: bool = False, progress: bool = True, log: Callable[[str], None] = print
             ) -> tuple[Path, Path]:
-    """Occlusion, speed, densify, codebook, qualitative and ablation (counts only unless ``train_ablation``; each
-    setting trained with the run's own config) into ``out``, then ``report.md`` and ``report.html``."""
+    """Occlusion, speed, densify, the levels probe, codebook, qualitative and ablation (counts only unless
+    ``train_ablation``; each setting trained with the run's own config) into ``out``, then ``report.md`` and
+    ``report.html``."""
     steps: list[tuple[str, Callable[[], object]]] = [
         ("occlusion", lambda: run_occlusion(bench, out, settings.masks, settings.crops, device=device, log=log)),
         ("speed", lambda: run_speed(bench, out, settings.batches, settings.frames, settings.repeats, device, log)),
         ("densify", lambda: run_densify(bench, out, device, log)),
+        ("probe", lambda: run_probe(bench.data_dir, out, bench, log=log)),
         ("codebook", lambda: run_codebook(bench, out, device=device, log=log)),
         ("qualitative", lambda: run_qualitative(bench, out, device=device, log=log)),
         ("ablation", lambda: run_ablation(out, "paper", str(bench.layout.config), train_ablation, bench.data_dir,
