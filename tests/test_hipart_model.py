@@ -112,3 +112,19 @@ def test_from_run_refuses_stages_that_do_not_belong_together(tmp_path):
     assert HiPART.from_run(run.root, "cpu", with_lifter=False).lifter is None  # densifying needs no lifter
     with pytest.raises(HipartError, match="checkpoint not found"):
         HiPART.from_run(tmp_path / "nowhere", "cpu")
+
+
+def test_sampled_decoding_is_repeatable_for_a_seed_and_differs_from_greedy(tmp_path):
+    run, fix = pinned_run(tmp_path / "run")
+    model = HiPART.from_run(run.root, "cpu", compile=False)
+    x = fix["x_s"].repeat(20, 1, 1)
+    greedy = model.densify(x, "cached")
+    a, b = (model.densify(x, "cached", temperature=1.0, seed=3) for _ in range(2))
+    c = model.densify(x, "cached", temperature=1.0, seed=4)
+    assert torch.equal(a["q_d"], b["q_d"]) and torch.equal(a["x_f"], b["x_f"])
+    assert not torch.equal(a["q_d"], c["q_d"]) and not torch.equal(a["q_d"], greedy["q_d"])
+    # a temperature near zero is the argmax
+    cold = model.densify(x, "uncached", temperature=1e-6, seed=3)
+    assert torch.equal(cold["q_s"], greedy["q_s"]) and torch.equal(cold["q_d"], greedy["q_d"])
+    with pytest.raises(HipartError, match="eager decoding"):
+        model.densify(x, "fast", temperature=1.0)

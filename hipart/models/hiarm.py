@@ -136,8 +136,18 @@ class HiARM(nn.Module):
 
     # ------------------------------------------------------------------ inference: greedy, 17 steps
     @torch.no_grad()
-    def generate(self, x_s: torch.Tensor, use_cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """Greedy decoding -> token indices in joint order: q_s (B, 17), q_d (B, 17, r)."""
+    def generate(self, x_s: torch.Tensor, use_cache: bool = True, temperature: float = 0.0,
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoding -> token indices in joint order: q_s (B, 17), q_d (B, 17, r). Greedy (argmax) at ``temperature``
+        0, otherwise every token sampled from softmax(logits / temperature) with ``generator``."""
+
+        def choose(logits: torch.Tensor) -> torch.Tensor:
+            if temperature <= 0:
+                return logits.argmax(-1)
+            probs = torch.softmax(logits.float() / temperature, dim=-1)
+            flat = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator)
+            return flat.reshape(probs.shape[:-1])
+
         B, J, dev = x_s.shape[0], self.num_parts, x_s.device
         q_s = torch.zeros(B, J, dtype=torch.long, device=dev)
         q_d = torch.zeros(B, J, self.r, dtype=torch.long, device=dev)
@@ -151,8 +161,8 @@ class HiARM(nn.Module):
                 last = h[:, -1:]
             logits_s, logits_d = self.predict(last, torch.tensor([k], device=dev))
             part = int(self.order[k])
-            q_s[:, part] = logits_s[:, 0].argmax(-1)
-            q_d[:, part] = logits_d[:, 0].argmax(-1)
+            q_s[:, part] = choose(logits_s[:, 0])
+            q_d[:, part] = choose(logits_d[:, 0])
             if k == J - 1:
                 break
             g = self.part_summary(q_s[:, part:part + 1], q_d[:, part:part + 1], self.order[k:k + 1])

@@ -93,13 +93,18 @@ class HiPART(nn.Module):
     def device(self) -> torch.device:
         return next(self.msst.parameters()).device
 
-    def densify(self, x_s_px: torch.Tensor | np.ndarray, decoding: str = "fast", batch_size: int = DENSIFY_BATCH
-                ) -> dict[str, torch.Tensor]:
+    def densify(self, x_s_px: torch.Tensor | np.ndarray, decoding: str = "fast", batch_size: int = DENSIFY_BATCH,
+                temperature: float = 0.0, seed: int = 0) -> dict[str, torch.Tensor]:
         """Observed sparse 2D poses (N, 17, 2) px -> token indices q_s (N, 17), q_d (N, 17, r) and the decoded
         dense x_d (N, 48, 2) and fine x_f (N, 96, 2) levels in px, on the model's device. ``decoding``: fast,
-        cached or uncached (module docstring)."""
+        cached or uncached (module docstring). ``temperature`` > 0 draws every token from HiARM's
+        softmax(logits / temperature) instead of taking the argmax (eager decodings only; a generator seeded with
+        ``seed``, so the draw is repeatable)."""
         if decoding not in DECODINGS:
             raise HipartError(f"decoding must be one of {', '.join(DECODINGS)}, got {decoding!r}")
+        if temperature > 0 and decoding == "fast":
+            raise HipartError("sampling tokens (temperature > 0) runs an eager decoding: use decoding 'cached'")
+        generator = torch.Generator(self.device).manual_seed(seed) if temperature > 0 else None
         x_s = torch.as_tensor(x_s_px, dtype=torch.float32)
         fast = decoding == "fast"
         outs: dict[str, list[torch.Tensor]] = {"q_s": [], "q_d": [], "x_d": [], "x_f": []}
@@ -110,7 +115,7 @@ class HiPART(nn.Module):
                 if fast:
                     q_s, q_d = self.decoder(normalized)
                 else:
-                    q_s, q_d = self.hiarm.generate(normalized, use_cache=decoding == "cached")
+                    q_s, q_d = self.hiarm.generate(normalized, decoding == "cached", temperature, generator)
                 x_d, x_f = (self._levels if fast else self._levels_px)(q_s, q_d, root, scale)
                 for k, v in (("q_s", q_s), ("q_d", q_d), ("x_d", x_d), ("x_f", x_f)):
                     outs[k].append(v)
