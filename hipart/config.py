@@ -135,12 +135,29 @@ class LifterConfig:
     input: str = setting("hier", choices=("hier", "sparse", "gt-hier"))
     dim: int = setting(128, 1)  # not given in the paper: our choice
     depth: int = setting(4, 1)  # our choice
+    # The lifter's design beyond the paper's "patch embedding, spatial transformer, regression head" (our choices,
+    # measured: hipart.models.lifter and docs/design.md): joint positions relative to the root and to each joint's
+    # anchor, or screen positions ("absolute"); per-joint standardization on the training split; one patch-embedding
+    # map per joint or one shared map; tokens per sparse joint and per body part, per body part, or per joint; the
+    # 3D pose regressed from all output tokens or each sparse joint from its own token.
+    features: str = setting("relative", choices=("relative", "absolute"))
+    standardize: bool = True
+    embedding: str = setting("joint", choices=("joint", "shared"))
+    tokens: str = setting("sparse+parts", choices=("sparse+parts", "parts", "joints"))
+    readout: str = setting("all", choices=("all", "sparse"))
     heads: int = setting(8, 1)  # our choice
     dropout: float = setting(0.1, **FRACTION)  # our choice
     attention_dropout: float = setting(0.0, **FRACTION)  # keeps the fused attention kernel (hipart.models.transformer)
     batch_size: int = setting(256, 1)
     epochs: int = setting(25, 1)
     lr: float = setting(1e-3, **POSITIVE)
+    weight_decay: float = setting(0.0, 0)  # AdamW's decoupled decay; 0: Adam, the paper's
+    # std (px) of Gaussian noise added to every input joint in training: keeps the lifter from memorising the
+    # training subjects' exact surface offsets (our choice, measured: docs/results.md)
+    input_noise_px: float = setting(0.5, 0)
+    # the hier lifter's training levels: from HiARM's tokens sampled at temperature 1 (levels as spread as on unseen
+    # frames) or its greedy decoding (what inference uses, but better on the frames HiARM was trained on)
+    hier_levels: str = setting("sampled", choices=("sampled", "greedy"))
     # "step": the paper's, lr times lr_decay every decay_every epochs; "cosine": linear warm-up over warmup_iters
     # steps, then cosine decay to 0 at the last step (lr_decay and decay_every unused)
     schedule: str = setting("step", choices=("step", "cosine"))
@@ -255,6 +272,9 @@ def _validate(cfg: Config) -> None:
                           "default capture) or >= 2, got 1")
     if cfg.data.source == "pose2mesh" and not cfg.data.path:
         raise HipartError("config: data.source is pose2mesh but data.path (the Pose2Mesh data folder) is empty")
+    if cfg.lifter.tokens != "joints" and cfg.lifter.embedding != "joint":
+        raise HipartError(f"config: lifter.tokens '{cfg.lifter.tokens}' sums per-joint embeddings into part tokens "
+                          "and needs lifter.embedding 'joint'")
     for name, section in (("hiarm", cfg.hiarm), ("lifter", cfg.lifter)):
         if section.dim % section.heads:
             raise HipartError(f"config: {name}.dim ({section.dim}) must be divisible by {name}.heads ({section.heads})")

@@ -56,7 +56,7 @@ def test_codebook_helpers_known_answers():
 
 def test_ablation_counts_are_the_models_parameters():
     from hipart.models.hiarm import HiARM
-    from hipart.models.lifter import Lifter
+    from hipart.models.lifter import Lifter, joint_anchors
     from hipart.training.msst import build_msst
 
     s = settings(((2, 3, 32, 48),), variants=False)[0]
@@ -65,7 +65,7 @@ def test_ablation_counts_are_the_models_parameters():
     msst = build_msst(cfg, None)
     m = msst.cfg
     hiarm = HiARM(cfg.hiarm, m.tokens_per_part, m.codebook_size_sparse, m.codebook_size_dense)
-    lifter = Lifter(cfg.lifter, 161)
+    lifter = Lifter(cfg.lifter, joint_anchors(161))
     count = sum(p.numel() for mod in (msst, hiarm, lifter) for p in mod.parameters())
     c = complexity(cfg, None)
     assert c["Params (M)"] * 1e6 == pytest.approx(count)

@@ -13,29 +13,7 @@ from click.testing import CliRunner
 from formats import write_videopose3d
 
 from hipart.config import load_config
-from hipart.models.lifter import Lifter
 from hipart_cli.main import cli
-
-
-def test_lifter_shapes_root_and_a_falling_loss():
-    torch.manual_seed(0)
-    cfg = load_config("tiny").lifter
-    assert Lifter(cfg, 161)(torch.randn(2, 161, 2)).shape == (2, 17, 3)
-    model = Lifter(cfg, 17)
-    x = torch.randn(32, 17, 2) * 0.3
-    out = model(x)
-    assert out.shape == (32, 17, 3) and torch.equal(out[:, 0], torch.zeros(32, 3))
-    target = torch.cat([x, x[..., :1]], dim=-1) * 500  # a depth that follows x: learnable from the 2D input
-    target -= target[:, :1].clone()
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(200):
-        loss = (model(x) - target).norm(dim=-1).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.5 * losses[0]
 
 
 def trivial_baselines(data_dir) -> pd.DataFrame:
@@ -76,9 +54,9 @@ def test_train_all_writes_every_stage_and_its_lifters_beat_the_trivial_baselines
         own = pd.read_csv(run / f"lifter_{mode}" / "eval.csv", index_col="action")
         np.testing.assert_allclose(summary[f"MPJPE {mode}"], own["MPJPE"], atol=0.005)
         assert own.loc["Average", "MPJPE"] == pytest.approx(own["MPJPE"].drop("Average").mean())
-        # two tiny epochs reach about 125 / 92 mm: required, at most 0.75 / 0.65 of the mean pose's error
-        assert summary.loc["Average", f"MPJPE {mode}"] < 0.75 * baseline.loc["mean pose", "MPJPE"], mode
-        assert summary.loc["Average", f"P-MPJPE {mode}"] < 0.65 * baseline.loc["mean pose", "P-MPJPE"], mode
+        # two tiny epochs reach 46-55 / 33-39 mm: required, at most 0.4 / 0.3 of the mean pose's error
+        assert summary.loc["Average", f"MPJPE {mode}"] < 0.4 * baseline.loc["mean pose", "MPJPE"], mode
+        assert summary.loc["Average", f"P-MPJPE {mode}"] < 0.3 * baseline.loc["mean pose", "P-MPJPE"], mode
 
 
 @pytest.mark.slow

@@ -23,13 +23,13 @@ from hipart.coarsen.hierarchy import Hierarchy
 from hipart.config import Config, load_config
 from hipart.data.build import MANIFEST
 from hipart.data.dataset import PoseDataset
-from hipart.data.levels import input_joints
+from hipart.data.levels import input_joints, stacked_parts
 from hipart.data.prepare import default_out
 from hipart.errors import HipartError
 from hipart.models.complexity import count_params_flops
 from hipart.models.hiarm import HiARM
 from hipart.models.hipart import HiPART
-from hipart.models.lifter import Lifter
+from hipart.models.lifter import Lifter, joint_anchors
 from hipart.pipeline import train_all
 from hipart.skeleton import H36M
 from hipart.training.msst import build_msst
@@ -83,7 +83,8 @@ def complexity(cfg: Config, hierarchy: Hierarchy | None) -> dict[str, float]:
     m = msst.cfg
     hiarm = HiARM(cfg.hiarm, m.tokens_per_part, m.codebook_size_sparse, m.codebook_size_dense).eval()
     levels = {"s": H36M.num_joints, "d": msst.num_dense, "f": msst.num_fine}
-    lifter = Lifter(dataclasses.replace(cfg.lifter, input="hier"), input_joints("hier", levels)).eval()
+    anchors = joint_anchors(input_joints("hier", levels), stacked_parts(hierarchy) if hierarchy is not None else None)
+    lifter = Lifter(dataclasses.replace(cfg.lifter, input="hier"), anchors).eval()
     model = HiPART(msst, hiarm, lifter)
     x_s = torch.rand(1, H36M.num_joints, 2) * 500  # FLOPs do not depend on the values
     c = count_params_flops(model, (x_s, torch.tensor([1000.0, 1000.0])))

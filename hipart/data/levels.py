@@ -47,6 +47,14 @@ def pooling_matrix(hier: Hierarchy, sparse_rows: scipy.sparse.spmatrix, num_poin
     return scipy.sparse.vstack([sparse, widen(dense), widen(fine)]).tocsr()
 
 
+def stacked_parts(hier: Hierarchy) -> np.ndarray:
+    """(K_d + K_f,) the body part (sparse joint index, -1 where unlabelled) of every dense then fine row of the
+    stack, from the hierarchy's part labels."""
+    level_sizes(hier)
+    fine, dense = hier.parts
+    return np.concatenate([dense, fine]).astype(np.int64)
+
+
 def input_joints(mode: str, levels: dict[str, int]) -> int:
     """Joints a lifter reads per frame: the sparse pose alone (``sparse``) or the whole stack (``hier``, ``gt-hier``)."""
     return levels["s"] if mode == "sparse" else levels["s"] + levels["d"] + levels["f"]

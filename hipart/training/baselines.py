@@ -74,12 +74,14 @@ class BaselineContext:
 
     def lift_frames(self, split: str, mode: str) -> LiftTensors:
         """LiftTensors (x screen-normalized, X root-relative mm, action) of the split's frames. ``hier`` inputs are
-        shared with the hier lifter's cache (``lifter_hier/hier_{split}.pt``)."""
+        the hier lifter's (training levels as ``lifter.hier_levels`` says) and share its cache
+        (``lifter_hier/hier_{split}_*.pt``)."""
         def make() -> LiftTensors:
             if mode == "hier":
                 self.stage("msst"), self.stage("hiarm")
+            sampled = split == "train" and self.cfg.lifter.hier_levels == "sampled"
             return lifter_inputs(mode, self.frames(split), split, self.run, self.run.lifter("hier"), self.device,
-                                 self.log)
+                                 self.log, sampled_levels=sampled, seed=self.cfg.seed)
         return self._once(("lift", split, mode), make)
 
     def sequence_bounds(self, split: str) -> tuple[np.ndarray, np.ndarray]:

@@ -1,9 +1,12 @@
 """``hipart train lifter``: 2D (sparse or hierarchical) to root-relative 3D, MPJPE loss, Adam with the paper's step
 decay or a warm-up + cosine schedule (``lifter.schedule``).
 
-The ``hier`` lifter trains on what it will see at test time: the dense and fine levels that HiPART (HiARM + MSST)
-produces from each frame's sparse 2D pose, computed once and cached (``hier_{split}.pt``, keyed by the sha256 of
-both checkpoints and of the dataset manifest; a cache that fails to load is recomputed). ``gt-hier`` uses the dataset's true dense and fine levels instead.
+The ``hier`` lifter trains on levels like those it will see at test time: the dense and fine levels that HiPART
+(HiARM + MSST) produces from each frame's sparse 2D pose, computed once and cached (``hier_{split}_*.pt``, keyed
+by the sha256 of both checkpoints and of the dataset manifest; a cache that fails to load is recomputed). HiARM
+decodes the frames it was trained on better than unseen ones, so by default (``lifter.hier_levels: sampled``) the
+training levels come from tokens sampled from its predictive distribution rather than its greedy choice; the test
+levels are always greedy, as at inference. ``gt-hier`` uses the dataset's true dense and fine levels instead.
 Evaluation: MPJPE and P-MPJPE per action on the test split (``eval.csv``).
 """
 
@@ -22,18 +25,22 @@ from hipart.camera import normalize_pixels
 from hipart.config import Config
 from hipart.data.build import MANIFEST
 from hipart.data.dataset import PoseDataset
-from hipart.data.levels import input_joints
+from hipart.coarsen.hierarchy import Hierarchy
+from hipart.data.levels import input_joints, stacked_parts
 from hipart.errors import HipartError
 from hipart.io import atomic_path, file_sha256, write_json_atomic
 from hipart.metrics import mpjpe, p_mpjpe, per_action_table
 from hipart.models.complexity import count_params_flops
 from hipart.models.hipart import HiPART
-from hipart.models.lifter import KIND, Lifter
+from hipart.models.lifter import KIND, Lifter, joint_anchors
 from hipart.runs import RunLayout, StageDir
-from hipart.skeleton import H36M_ACTIONS
+from hipart.skeleton import H36M, H36M_ACTIONS
 from hipart.training.engine import Runtime, Stage, fit, provenance, resume_state, run_stage, seed_all, warmup_cosine
 from hipart.training.hiarm import load_cache
 from hipart.training.inputs import SplitFrames, split_frames
+
+
+TRAIN_SCORE_FRAMES = 6000  # training frames (evenly spaced) scored in eval mode for the summary's train MPJPE
 
 
 @dataclass
@@ -47,20 +54,26 @@ class LiftTensors:
 
 
 def densified_levels(frames: SplitFrames, split: str, run: RunLayout, cache: StageDir | None, device: torch.device,
-                     log: Callable[[str], None] = print) -> tuple[np.ndarray, np.ndarray]:
-    """HiPART's dense and fine levels (px) for the frames' observed sparse poses, from ``cache``'s
-    ``hier_{split}.pt`` when it matches (not cached when ``cache`` is None or the frames' source is unnamed)."""
+                     log: Callable[[str], None] = print, sampled: bool = False, seed: int = 0
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """HiPART's dense and fine levels (px) for the frames' observed sparse poses: greedy, as inference makes them,
+    or (``sampled``) decoded from tokens drawn from HiARM's predictive distribution (temperature 1, ``seed``).
+    From ``cache``'s ``hier_{split}_*.pt`` when it matches (not cached when ``cache`` is None or the frames' source
+    is unnamed)."""
     msst_path, hiarm_path = run.msst.checkpoint, run.hiarm.checkpoint
     for stage, path in (("msst", msst_path), ("hiarm", hiarm_path)):
         if not path.is_file():
             raise HipartError(f"{path}: checkpoint not found; HiPART's levels need the run's trained {stage} "
                               f"(hipart train all --out {run.root})")
-    key = f"{file_sha256(msst_path)}:{file_sha256(hiarm_path)}:{frames.source}:{len(frames)}"
-    path = cache.file(f"hier_{split}_{frames.source.split(':')[0]}.pt") if cache is not None and frames.source else None
+    decoding = f"sampled:{seed}" if sampled else "greedy"
+    key = f"{file_sha256(msst_path)}:{file_sha256(hiarm_path)}:{frames.source}:{len(frames)}:{decoding}"
+    name = f"hier_{split}_{frames.source.split(':')[0]}{'_sampled' if sampled else ''}.pt"
+    path = cache.file(name) if cache is not None and frames.source else None
     stored = load_cache(path, key, ("x_d", "x_f"), log) if path is not None else None
     if stored is not None and len(stored["x_d"]) == len(frames):
         return stored["x_d"].numpy(), stored["x_f"].numpy()
-    out = HiPART.from_run(run.root, device, with_lifter=False).densify(frames.x_s)
+    model = HiPART.from_run(run.root, device, with_lifter=False)
+    out = model.densify(frames.x_s, "cached", temperature=1.0, seed=seed) if sampled else model.densify(frames.x_s)
     x_d, x_f = out["x_d"].cpu(), out["x_f"].cpu()
     if path is not None:
         with atomic_path(path) as tmp:
@@ -69,10 +82,12 @@ def densified_levels(frames: SplitFrames, split: str, run: RunLayout, cache: Sta
 
 
 def lifter_inputs(mode: str, frames: SplitFrames, split: str, run: RunLayout | None, cache: StageDir | None,
-                  device: torch.device, log: Callable[[str], None] = print) -> LiftTensors:
+                  device: torch.device, log: Callable[[str], None] = print, sampled_levels: bool = False,
+                  seed: int = 0) -> LiftTensors:
     """The frames' lifter inputs and targets: ``sparse`` reads the observed x_s; ``hier`` adds HiPART's levels made
-    from it (``run`` holds the trained MSST and HiARM; ``cache`` keeps them); ``gt-hier`` is the toy experiment's
-    input, the true sparse pose with the true dense and fine levels."""
+    from it (``run`` holds the trained MSST and HiARM; ``cache`` keeps them; ``sampled_levels``: from sampled
+    tokens, see :func:`densified_levels`); ``gt-hier`` is the toy experiment's input, the true sparse pose with the
+    true dense and fine levels."""
     if mode == "sparse":
         joints = frames.x_s
     elif mode == "gt-hier":
@@ -80,7 +95,7 @@ def lifter_inputs(mode: str, frames: SplitFrames, split: str, run: RunLayout | N
     elif mode == "hier":
         if run is None:
             raise HipartError("the hier lifter needs a run folder with trained MSST and HiARM stages")
-        x_d, x_f = densified_levels(frames, split, run, cache, device, log)
+        x_d, x_f = densified_levels(frames, split, run, cache, device, log, sampled_levels, seed)
         joints = np.concatenate([frames.x_s, x_d, x_f], axis=1)
     else:
         raise HipartError(f"unknown lifter input '{mode}'; use hier, sparse or gt-hier")
@@ -128,7 +143,9 @@ def _train(cfg: Config, data_dir: Path, out: StageDir, run: RunLayout | None, re
     L = cfg.lifter
     train_ds = PoseDataset(data_dir, "train", fields=("x_s",), verify=rt.is_main)
     seed_all(cfg.seed)
-    model = Lifter(L, input_joints(L.input, train_ds.levels))
+    num_inputs = input_joints(L.input, train_ds.levels)
+    parts = stacked_parts(Hierarchy.load(train_ds.hierarchy_path)) if num_inputs > H36M.num_joints else None
+    model = Lifter(L, joint_anchors(num_inputs, parts))
     ckpt, finished = resume_state(out, KIND, model, train_ds.hierarchy_hash, cfg.name, resume, log)
     if finished is not None:
         return finished
@@ -137,12 +154,17 @@ def _train(cfg: Config, data_dir: Path, out: StageDir, run: RunLayout | None, re
                           f"'{cfg.name}' asks for {L.schedule}; resume with the checkpoint's config or use --force")
     out.path.mkdir(parents=True, exist_ok=True)
     keypoints = "gt" if L.input == "gt-hier" else cfg.keypoints  # the toy experiment reads the truth
-    train = lifter_inputs(L.input, split_frames(data_dir, "train", keypoints, True, log), "train", run, out,
-                          rt.device, log)
+    train_frames = split_frames(data_dir, "train", keypoints, True, log)
+    train = lifter_inputs(L.input, train_frames, "train", run, out, rt.device, log,
+                          sampled_levels=L.hier_levels == "sampled", seed=cfg.seed)
     test = lifter_inputs(L.input, split_frames(data_dir, "test", keypoints, log=log), "test", run, out, rt.device,
                          log)
     model.to(rt.device)
     x, X = train.x.to(rt.device), train.X.to(rt.device)
+    # the training noise's std per frame in screen-normalized units (one pixel is 2 / width of its image)
+    noise = torch.from_numpy(L.input_noise_px * 2.0 / train_frames.image_size[:, 0]).float().to(rt.device)
+    if ckpt is None:  # a resumed model keeps the statistics it was trained with (stored with its weights)
+        model.fit_standardization(x)
     if rt.is_main:
         cfg.save(out.config)
         log(f"lifter ({L.input}, {model.num_inputs} joints in, {keypoints} keypoints): {len(train)} train / "
@@ -150,7 +172,10 @@ def _train(cfg: Config, data_dir: Path, out: StageDir, run: RunLayout | None, re
             f"device {rt.device}" + (f"; resuming after epoch {ckpt['epoch']}" if ckpt else ""))
 
     def step(net: torch.nn.Module, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        loss = (net(x[idx]) - X[idx]).norm(dim=-1).mean()
+        inputs = x[idx]
+        if L.input_noise_px > 0:  # drawn from the per-epoch seeded generator: a resumed run repeats the noise
+            inputs = inputs + torch.randn_like(inputs) * noise[idx, None, None]
+        loss = (net(inputs) - X[idx]).norm(dim=-1).mean()
         return loss, {"loss": loss.item()}
 
     def evaluate(core: Lifter) -> dict[str, float]:
@@ -170,16 +195,20 @@ def _train(cfg: Config, data_dir: Path, out: StageDir, run: RunLayout | None, re
                   lambda: {"model_args": model.model_args(), "config": cfg.to_dict(), "input": L.input,
                            "hierarchy_hash": train_ds.hierarchy_hash, "levels": train_ds.levels,
                            "hipart_version": __version__, **prov})
-    # Adam as in the paper: AdamW with zero weight decay is the same update.
-    state = fit(stage, rt, out, L.lr, 0.0, schedule, ckpt, progress, log)
+    # Adam as in the paper (AdamW with zero weight decay is the same update) unless lifter.weight_decay is set.
+    state = fit(stage, rt, out, L.lr, L.weight_decay, schedule, ckpt, progress, log)
     if not rt.is_main:
         return {}
     table = evaluate_lifter(model, test)
     with atomic_path(out.eval) as tmp:
         table.to_csv(tmp)
+    seen = np.linspace(0, len(train) - 1, min(len(train), TRAIN_SCORE_FRAMES)).round().astype(int)
+    train_score = evaluate_lifter(model, LiftTensors(train.x[seen], train.X[seen], train.action[seen])).loc["Average"]
     summary = {"stage": KIND, "input": L.input, "keypoints": keypoints, "config": cfg.name, "epochs": L.epochs, "steps": state["step"],
                "test": {"mpjpe": float(table.loc["Average", "MPJPE"]), "p_mpjpe": float(table.loc["Average", "P-MPJPE"]),
                         "frames": len(test)},
+               "train": {"mpjpe": float(train_score["MPJPE"]), "p_mpjpe": float(train_score["P-MPJPE"]),
+                         "frames": len(seen)},
                "complexity": count_params_flops(model, test.x[:1].to(rt.device)),
                "hierarchy_hash": train_ds.hierarchy_hash, "data": str(data_dir), "hipart_version": __version__}
     write_json_atomic(out.summary, summary)
