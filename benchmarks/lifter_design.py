@@ -1,0 +1,115 @@
+"""The lifter's design choices, measured: each variant of the lifter trained on the same data with the same budget
+(the preset's epochs, batch and schedule) for each input, test and train MPJPE side by side.
+
+    python benchmarks/lifter_design.py --config demo --data data/default-demo [--run runs/demo] \\
+        [--input sparse --input gt-hier --input hier] [--variant NAME ...] [--out runs/lifter_design] [--force]
+
+Variants (``--variant``, repeatable; default: all), each one choice away from the preset's lifter or from the
+variant before it:
+
+- ``screen``: the lifter before these choices: screen-normalized positions, one shared embedding, each sparse
+  joint read from its own token (VideoPose3D's inputs, a plain spatial transformer);
+- ``relative``: + positions relative to the root and to each joint's anchor, standardized per joint;
+- ``joint-embedding``: + one patch-embedding map per joint;
+- ``preset``: + the 3D pose read from all output tokens: the preset's lifter as it is;
+- ``no-standardize``, ``absolute``, ``shared-embedding``, ``sparse-readout``: the preset's lifter with one choice
+  undone;
+- ``parts``: the preset's lifter with one token per body part (17 tokens) instead of one per joint;
+- ``wide``: twice the preset's width; ``dropout``: dropout 0.1; ``weight-decay``: AdamW decay 0.05.
+
+``hier`` needs a run with trained msst/ and hiarm/ (``--run``). Runs are resumed and skipped when finished (a
+second call only prints); a checkpoint in --out made with other settings is refused (another --out, or --force).
+Prints the table and writes it to OUT/lifter_design.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hipart.bench.common import markdown
+from hipart.checkpoints import dict_differences, stage_state
+from hipart.config import Config, load_config
+from hipart.errors import HipartError
+from hipart.io import atomic_path
+from hipart.models.lifter import KIND as LIFTER_KIND
+from hipart.pipeline import checkpoint_section
+from hipart.runs import StageDir
+from hipart.training.lifter import train_lifter
+
+SCREEN = {"features": "absolute", "standardize": False, "embedding": "shared", "readout": "sparse"}
+VARIANTS: dict[str, dict[str, Any]] = {
+    "screen": SCREEN,
+    "relative": {**SCREEN, "features": "relative", "standardize": True},
+    "joint-embedding": {"embedding": "joint", "readout": "sparse"},
+    "preset": {},
+    "no-standardize": {"standardize": False},
+    "absolute": {"features": "absolute"},
+    "shared-embedding": {"embedding": "shared"},
+    "sparse-readout": {"readout": "sparse"},
+    "parts": {"tokens": "parts"},
+    "wide": {"dim": "2x"},
+    "dropout": {"dropout": 0.1},
+    "weight-decay": {"weight_decay": 0.05},
+}
+
+
+def variant_config(base: Config, name: str, mode: str) -> Config:
+    changes = dict(VARIANTS[name])
+    if changes.get("dim") == "2x":
+        changes["dim"] = 2 * base.lifter.dim
+    return dataclasses.replace(base, lifter=dataclasses.replace(base.lifter, input=mode, **changes))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="demo", help="preset or YAML whose lifter is varied")
+    ap.add_argument("--data", required=True, type=Path, help="dataset folder (hipart data build)")
+    ap.add_argument("--run", type=Path, default=None, help="run with msst/ and hiarm/ (needed for --input hier)")
+    ap.add_argument("--input", action="append", choices=("sparse", "gt-hier", "hier"),
+                    help="lifter input (repeatable; default sparse and gt-hier)")
+    ap.add_argument("--variant", action="append", choices=tuple(VARIANTS), help="variant (repeatable; default all)")
+    ap.add_argument("--out", type=Path, default=Path("runs/lifter_design"))
+    ap.add_argument("--force", action="store_true", help="retrain runs already in --out")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = ap.parse_args()
+    base = load_config(args.config)
+    modes = args.input or ["sparse", "gt-hier"]
+    rows = []
+    for name in args.variant or VARIANTS:
+        row: dict[str, Any] = {"variant": name}
+        for mode in modes:
+            cfg = variant_config(base, name, mode)
+            out = args.out / name / f"lifter_{mode}"
+            wanted = {**cfg.to_dict()["lifter"], "keypoints": cfg.keypoints}
+            state = "missing" if args.force else stage_state(  # a checkpoint of other settings is refused
+                StageDir(out), LIFTER_KIND, lambda ckpt: dict_differences(wanted, checkpoint_section(ckpt, "lifter")),
+                "'lifter' settings")
+            summary = train_lifter(cfg, args.data, out, args.run, resume=state != "missing", force=args.force,
+                                   progress=not args.quiet)
+            row[f"{mode} test"] = summary["test"]["mpjpe"]
+            row[f"{mode} train"] = summary["train"]["mpjpe"]
+            row[f"{mode} params"] = summary["complexity"]["params"]
+            row[f"{mode} s/epoch"] = pd.read_csv(out / "metrics.csv")["seconds"].mean()
+        if "sparse" in modes:
+            for mode in ("gt-hier", "hier"):
+                if mode in modes:
+                    row[f"{mode} vs sparse (%)"] = 100.0 * (row[f"{mode} test"] / row["sparse test"] - 1.0)
+        rows.append(row)
+        table = pd.DataFrame(rows).set_index("variant")
+        with atomic_path(args.out / "lifter_design.csv") as tmp:
+            table.to_csv(tmp)
+    print(f"\nLifter design, {base.name} preset, {args.data} (MPJPE in mm; train: eval mode on up to 6,000 "
+          "training frames):")
+    print(markdown(table, floatfmt=".1f"))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except HipartError as exc:
+        raise SystemExit(f"error: {exc}")
