@@ -4,18 +4,20 @@
     python benchmarks/lifter_design.py --config demo --data data/default-demo [--run runs/demo] \\
         [--input sparse --input gt-hier --input hier] [--variant NAME ...] [--out runs/lifter_design] [--force]
 
-Variants (``--variant``, repeatable; default: all), each one choice away from the preset's lifter or from the
-variant before it:
+Variants (``--variant``, repeatable; default: all). The first eight add one choice at a time, from the plain
+spatial transformer the toolkit had before to the preset's lifter; the rest undo or change one choice of the preset:
 
-- ``screen``: the lifter before these choices: screen-normalized positions, one shared embedding, each sparse
-  joint read from its own token (VideoPose3D's inputs, a plain spatial transformer);
+- ``screen``: screen-normalized positions, one shared embedding, 161 joint tokens, each sparse joint read from its
+  own token, no input noise, greedy HiARM levels for the hier lifter;
 - ``relative``: + positions relative to the root and to each joint's anchor, standardized per joint;
 - ``joint-embedding``: + one patch-embedding map per joint;
-- ``preset``: + the 3D pose read from all output tokens: the preset's lifter as it is;
-- ``no-standardize``, ``absolute``, ``shared-embedding``, ``sparse-readout``: the preset's lifter with one choice
-  undone;
-- ``parts``: the preset's lifter with one token per body part (17 tokens) instead of one per joint;
-- ``wide``: twice the preset's width; ``dropout``: dropout 0.1; ``weight-decay``: AdamW decay 0.05.
+- ``all-readout``: + the 3D pose read from all output tokens (still one token per joint: the paper's 161);
+- ``parts``: + one token per body part (17 tokens);
+- ``sparse+parts``: sparse joints on their own tokens beside the body-part tokens (34);
+- ``noise``: + 0.5 px of Gaussian input noise in training;
+- ``preset``: + the hier lifter trained on sampled HiARM levels: the preset's lifter as it is;
+- ``no-standardize``, ``absolute``, ``sparse-readout``, ``joints``: the preset with one choice undone;
+- ``noise-1px``, ``wide`` (twice the width), ``deep`` (one block more), ``dropout`` (0.1), ``weight-decay`` (0.05).
 
 ``hier`` needs a run with trained msst/ and hiarm/ (``--run``). Runs are resumed and skipped when finished (a
 second call only prints); a checkpoint in --out made with other settings is refused (another --out, or --force).
@@ -41,18 +43,24 @@ from hipart.pipeline import checkpoint_section
 from hipart.runs import StageDir
 from hipart.training.lifter import train_lifter
 
-SCREEN = {"features": "absolute", "standardize": False, "embedding": "shared", "readout": "sparse"}
+SCREEN = {"features": "absolute", "standardize": False, "embedding": "shared", "tokens": "joints",
+          "readout": "sparse", "input_noise_px": 0.0, "hier_levels": "greedy"}
 VARIANTS: dict[str, dict[str, Any]] = {
     "screen": SCREEN,
     "relative": {**SCREEN, "features": "relative", "standardize": True},
-    "joint-embedding": {"embedding": "joint", "readout": "sparse"},
+    "joint-embedding": {**SCREEN, "features": "relative", "standardize": True, "embedding": "joint"},
+    "all-readout": {"tokens": "joints", "input_noise_px": 0.0, "hier_levels": "greedy"},
+    "parts": {"tokens": "parts", "input_noise_px": 0.0, "hier_levels": "greedy"},
+    "sparse+parts": {"input_noise_px": 0.0, "hier_levels": "greedy"},
+    "noise": {"hier_levels": "greedy"},
     "preset": {},
     "no-standardize": {"standardize": False},
     "absolute": {"features": "absolute"},
-    "shared-embedding": {"embedding": "shared"},
     "sparse-readout": {"readout": "sparse"},
-    "parts": {"tokens": "parts"},
+    "joints": {"tokens": "joints"},
+    "noise-1px": {"input_noise_px": 1.0},
     "wide": {"dim": "2x"},
+    "deep": {"depth": "+1"},
     "dropout": {"dropout": 0.1},
     "weight-decay": {"weight_decay": 0.05},
 }
@@ -62,6 +70,8 @@ def variant_config(base: Config, name: str, mode: str) -> Config:
     changes = dict(VARIANTS[name])
     if changes.get("dim") == "2x":
         changes["dim"] = 2 * base.lifter.dim
+    if changes.get("depth") == "+1":
+        changes["depth"] = base.lifter.depth + 1
     return dataclasses.replace(base, lifter=dataclasses.replace(base.lifter, input=mode, **changes))
 
 
