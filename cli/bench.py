@@ -182,14 +182,18 @@ def densify(run: Path, data_dir: Path | None, out: Path | None, device: str) -> 
               help="Principal components whose pairwise products are the quadratic features.")
 @click.option("--max-frames", type=int, default=60000, show_default=True,
               help="Training frames the ridge regressions are fitted on (evenly spaced); 0 = all.")
+@click.option("--hipart-levels", is_flag=True,
+              help="Also probe the true sparse pose with the run's HiARM + MSST levels, made as its hier lifter "
+                   "gets them (densifies both splits once; cached beside the hier lifter).")
 def probe(run: Path, data_dir: Path | None, out: Path | None, device: str, components: int,
-          max_frames: int) -> None:
+          max_frames: int, hipart_levels: bool) -> None:
     """The levels probe: closed-form ridge regressions (linear and quadratic features) from the sparse, sparse +
     dense and all 2D levels to the 3D pose, in seconds on a CPU, beside the run's trained lifters. Shows how much
     the dense and fine levels can add before any lifter is trained. Runs on a dataset alone: --data DIR with no
     trained run (results then go to DIR/results unless --out)."""
     from hipart.bench.common import BenchRun
     from hipart.bench.probe import run_probe
+    from hipart.device import pick_device
     from hipart.errors import HipartError
     from hipart.runs import RunLayout
 
@@ -200,7 +204,8 @@ def probe(run: Path, data_dir: Path | None, out: Path | None, device: str, compo
         bench_run = BenchRun.open(run, data_dir)
         data_dir = bench_run.data_dir
     results = out if out is not None else (bench_run.layout.results if bench_run is not None else data_dir / "results")
-    _done(run_probe(data_dir, results, bench_run, components, max_frames or None, click.echo))
+    _done(run_probe(data_dir, results, bench_run, components, max_frames or None, hipart_levels, pick_device(device),
+                    click.echo))
 
 
 @bench.command("codebook")

@@ -194,8 +194,15 @@ def test_speed_densify_codebook_qualitative_ablation_and_report(bench_results):
     ablation = pd.read_csv(out / "ablation" / "ablation.csv", index_col="setting")
     assert list(ablation.index) == ["L1-2_L2-6_D1-128_D2-128", "L1-4_L2-12_D1-128_D2-128"]
     assert ablation.loc["L1-4_L2-12_D1-128_D2-128", "paper MPJPE"] == 42.0
+    # the levels probe, with HiPART's levels, beside the run's lifters of the same input
+    probe = pd.read_csv(out / "probe" / "probe.csv", index_col="input")
+    assert list(probe.index) == ["sparse", "sparse + dense", "all levels", "sparse + HiPART's levels"]
+    assert np.isfinite(probe[["linear", "quadratic"]].to_numpy()).all()
+    for row, mode in (("sparse", "sparse"), ("all levels", "gt-hier"), ("sparse + HiPART's levels", "hier")):
+        own = pd.read_csv(run / f"lifter_{mode}" / "eval.csv", index_col="action").loc["Average", "MPJPE"]
+        assert probe.loc[row, "trained lifter"] == pytest.approx(own), row
     report = (out / "report.md").read_text()
-    for name in ("## occlusion", "## speed", "## ablation", "## densify", "## codebook", "## qualitative",
+    for name in ("## occlusion", "## speed", "## ablation", "## densify", "## probe", "## codebook", "## qualitative",
                  "Paper reference (Table 1)"):
         assert name in report
     assert (out / "report.html").read_text().count("<img") >= 5

@@ -92,3 +92,6 @@ def test_bench_probe_writes_its_tables_on_a_dataset_without_a_run(tiny_dataset, 
     again = CliRunner().invoke(cli, ["bench", "probe", "--data", str(tiny_dataset), "--out", str(tmp_path / "b"),
                                      "--run", str(tmp_path / "no-run")])
     assert (tmp_path / "probe" / "probe.csv").read_text() == (tmp_path / "b" / "probe" / "probe.csv").read_text()
+    refused = CliRunner().invoke(cli, ["bench", "probe", "--data", str(tiny_dataset), "--out", str(tmp_path / "c"),
+                                       "--run", str(tmp_path / "no-run"), "--hipart-levels"])
+    assert refused.exit_code == 1 and "--hipart-levels needs a run" in refused.output

@@ -26,6 +26,7 @@ from typing import Callable
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
 
 from hipart.bench.common import BenchRun, Results, data_label
 from hipart.camera import normalize_pixels
@@ -34,6 +35,8 @@ from hipart.errors import HipartError
 from hipart.metrics import mpjpe, per_action_table
 from hipart.runs import RunLayout
 from hipart.skeleton import H36M, H36M_ACTIONS
+from hipart.training.inputs import split_frames
+from hipart.training.lifter import densified_levels
 
 QUADRATIC_COMPONENTS = 64  # principal components whose pairwise products make the quadratic features
 RIDGE_STRENGTHS = tuple(10.0 ** k for k in range(-7, 2))  # lambda, relative to the number of frames
@@ -43,7 +46,8 @@ INPUTS = {  # probe input -> the levels it stacks
     "sparse + dense": ("x_s", "x_d"),
     "all levels": ("x_s", "x_d", "x_f"),
 }
-LIFTER_OF_INPUT = {"sparse": "sparse", "all levels": "gt-hier"}  # trained lifters reading the same input
+HIPART_INPUT = "sparse + HiPART's levels"  # the sparse pose with HiARM + MSST's dense and fine levels
+LIFTER_OF_INPUT = {"sparse": "sparse", "all levels": "gt-hier", HIPART_INPUT: "hier"}  # lifters of the same input
 FEATURES = ("linear", "quadratic")
 
 
@@ -167,8 +171,13 @@ def held_out_rows(subject: np.ndarray) -> np.ndarray:
     return rows
 
 
-def _split(data_dir: Path, split: str, max_frames: int | None) -> dict[str, np.ndarray]:
+def _split(data_dir: Path, split: str, max_frames: int | None,
+           hipart_levels: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """A split's arrays (with HiPART's dense and fine levels as ``hx_d``, ``hx_f`` when given, row-aligned), at most
+    ``max_frames`` of them, evenly spaced."""
     a = PoseDataset(data_dir, split, fields=("x_s", "x_d", "x_f", "X_s"), normalize=False, verify=False).arrays()
+    if hipart_levels is not None:
+        a["hx_d"], a["hx_f"] = hipart_levels
     if max_frames is not None and len(a["X_s"]) > max_frames:
         keep = np.linspace(0, len(a["X_s"]) - 1, max_frames).round().astype(int)
         a = {k: v[keep] for k, v in a.items()}
@@ -188,16 +197,22 @@ def root_relative_targets(a: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def probe_table(data_dir: str | Path, components: int = QUADRATIC_COMPONENTS,
-                max_frames: int | None = MAX_TRAIN_FRAMES, log: Callable[[str], None] = print) -> pd.DataFrame:
+                max_frames: int | None = MAX_TRAIN_FRAMES,
+                hipart_levels: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+                log: Callable[[str], None] = print) -> pd.DataFrame:
     """Rows: probe input x features; columns: test MPJPE (mm, mean over actions), train MPJPE, ridge strength,
-    feature count, input joints."""
+    feature count, input joints. ``hipart_levels`` ({split: (x_d, x_f)} px, row-aligned with the dataset) adds the
+    input ``HIPART_INPUT``: the true sparse pose with those levels."""
     data_dir = Path(data_dir)
-    train, test = _split(data_dir, "train", max_frames), _split(data_dir, "test", None)
+    given = hipart_levels or {}
+    train = _split(data_dir, "train", max_frames, given.get("train"))
+    test = _split(data_dir, "test", None, given.get("test"))
     held = held_out_rows(train["subject"])
     y_train, y_test = root_relative_targets(train), root_relative_targets(test)
     actions = np.array(H36M_ACTIONS)[test["action"]]
+    inputs = {**INPUTS, **({HIPART_INPUT: ("x_s", "hx_d", "hx_f")} if hipart_levels else {})}
     rows = []
-    for name, levels in INPUTS.items():
+    for name, levels in inputs.items():
         x_train, x_test = probe_inputs(train, levels), probe_inputs(test, levels)
         for kind in FEATURES:
             fit = probe(x_train, y_train, x_test, y_test, held, kind, components)
@@ -212,7 +227,8 @@ def probe_table(data_dir: str | Path, components: int = QUADRATIC_COMPONENTS,
 
 def gain_table(table: pd.DataFrame) -> pd.DataFrame:
     """Test MPJPE per input (rows) and features (columns), with each input's change against the sparse input."""
-    wide = table.pivot(index="input", columns="features", values="test MPJPE").reindex(list(INPUTS))
+    order = [name for name in (*INPUTS, HIPART_INPUT) if name in set(table["input"])]
+    wide = table.pivot(index="input", columns="features", values="test MPJPE").reindex(order)
     for kind in FEATURES:
         wide[f"{kind} vs sparse (%)"] = 100.0 * (wide[kind] / wide.loc["sparse", kind] - 1.0)
     wide.index.name = "input"
@@ -229,24 +245,43 @@ def lifter_scores(run: RunLayout) -> dict[str, float]:
     return out
 
 
+def hipart_probe_levels(bench: BenchRun, device: torch.device, log: Callable[[str], None] = print
+                        ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """HiPART's dense and fine levels (px) from the true sparse pose of every frame of both splits, made as the run's
+    hier lifter gets them (training levels as ``lifter.hier_levels`` says, test levels greedy) and sharing its
+    cache."""
+    run = bench.layout
+    out = {}
+    for split in ("train", "test"):
+        frames = split_frames(bench.data_dir, split, "gt", log=log)
+        sampled = split == "train" and bench.cfg.lifter.hier_levels == "sampled"
+        out[split] = densified_levels(frames, split, run, run.lifter("hier"), device, log, sampled, bench.cfg.seed)
+    return out
+
+
 def run_probe(data_dir: str | Path, out: str | Path, bench: BenchRun | None = None,
               components: int = QUADRATIC_COMPONENTS, max_frames: int | None = MAX_TRAIN_FRAMES,
+              hipart_levels: bool = False, device: torch.device = torch.device("cpu"),
               log: Callable[[str], None] = print) -> Results:
-    """The probe's tables and plot in ``out``/probe; with a run (``bench``), its trained lifters beside the probe."""
+    """The probe's tables and plot in ``out``/probe; with a run (``bench``), its trained lifters beside the probe,
+    and with ``hipart_levels`` also the probe on the true sparse pose plus the run's HiPART levels."""
     data_dir = Path(data_dir)
     manifest = load_manifest(data_dir)
     if manifest.get("levels", {}).get("s", H36M.num_joints) != H36M.num_joints:
         raise HipartError(f"{data_dir}: the probe needs the 17-joint sparse level")
-    table = probe_table(data_dir, components, max_frames, log)
+    if hipart_levels and bench is None:
+        raise HipartError("--hipart-levels needs a run with trained msst/ and hiarm/ (--run)")
+    levels = hipart_probe_levels(bench, device, log) if hipart_levels and bench is not None else None
+    table = probe_table(data_dir, components, max_frames, levels, log)
     gains = gain_table(table)
     lifters = lifter_scores(bench.layout) if bench is not None else {}
     if lifters:
         gains["trained lifter"] = [lifters.get(LIFTER_OF_INPUT.get(name, ""), np.nan) for name in gains.index]
-        if "hier" in lifters:
-            gains.loc["sparse + HiPART's levels (hier lifter)", "trained lifter"] = lifters["hier"]
+        if "hier" in lifters and HIPART_INPUT not in gains.index:
+            gains.loc[HIPART_INPUT, "trained lifter"] = lifters["hier"]
     label = data_label(manifest, data_dir)
     results = Results(out, "probe", bench, {"components": components, "max_train_frames": max_frames,
-                                            "data": str(data_dir)})
+                                            "data": str(data_dir), "hipart_levels": hipart_levels})
     fits = table.set_index(table["input"] + ", " + table["features"]).drop(columns=["input", "features"])
     fits.index.name = "fit"
     results.table(fits, "probe_fits",

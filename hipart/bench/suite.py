@@ -48,7 +48,7 @@ def run_all(bench: BenchRun, out: str | Path, device: torch.device, settings: Su
         ("occlusion", lambda: run_occlusion(bench, out, settings.masks, settings.crops, device=device, log=log)),
         ("speed", lambda: run_speed(bench, out, settings.batches, settings.frames, settings.repeats, device, log)),
         ("densify", lambda: run_densify(bench, out, device, log)),
-        ("probe", lambda: run_probe(bench.data_dir, out, bench, log=log)),
+        ("probe", lambda: run_probe(bench.data_dir, out, bench, hipart_levels=True, device=device, log=log)),
         ("codebook", lambda: run_codebook(bench, out, device=device, log=log)),
         ("qualitative", lambda: run_qualitative(bench, out, device=device, log=log)),
         ("ablation", lambda: run_ablation(out, "paper", str(bench.layout.config), train_ablation, bench.data_dir,
