@@ -200,7 +200,7 @@ def probe_table(data_dir: str | Path, components: int = QUADRATIC_COMPONENTS,
                 max_frames: int | None = MAX_TRAIN_FRAMES,
                 hipart_levels: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
                 log: Callable[[str], None] = print) -> pd.DataFrame:
-    """Rows: probe input x features; columns: test MPJPE (mm, mean over actions), train MPJPE, ridge strength,
+    """Rows: probe input x features; columns: test MPJPE (mm, mean over actions), train MPJPE, log10 of the ridge strength,
     feature count, input joints. ``hipart_levels`` ({split: (x_d, x_f)} px, row-aligned with the dataset) adds the
     input ``HIPART_INPUT``: the true sparse pose with those levels."""
     data_dir = Path(data_dir)
@@ -218,7 +218,7 @@ def probe_table(data_dir: str | Path, components: int = QUADRATIC_COMPONENTS,
             fit = probe(x_train, y_train, x_test, y_test, held, kind, components)
             test_mm = per_action_table({"MPJPE": fit.test_error}, actions).loc["Average", "MPJPE"]
             rows.append({"input": name, "features": kind, "joints": x_train.shape[1] // 2, "feature count": fit.features,
-                         "ridge strength": fit.strength, "test MPJPE": float(test_mm),
+                         "log10 ridge strength": float(np.log10(fit.strength)), "test MPJPE": float(test_mm),
                          "train MPJPE": float(fit.train_error.mean())})
             log(f"probe {name} ({x_train.shape[1] // 2} joints), {kind}: test {test_mm:.1f} mm, train "
                 f"{fit.train_error.mean():.1f} mm (lambda {fit.strength:g}, {fit.features} features)")
