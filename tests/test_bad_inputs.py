@@ -1,6 +1,6 @@
-"""The README's table of bad inputs, kept true: every row runs through the CLI and must give exit code 1, one output
-line starting with "Error:" that contains the row's text, and no output file or folder; a row without a case here (or
-a case without a row) fails `test_every_table_row_has_a_case`.
+"""The table of bad inputs in docs/errors.md, kept true: every row runs through the CLI and must give exit code 1,
+one output line starting with "Error:" that contains the row's text, and no output file or folder; a row without a
+case here (or a case without a row) fails `test_every_table_row_has_a_case`.
 
 A case is the command line with placeholders: {out} is a path under the test's folder that must not exist afterwards,
 {data} the tiny dataset, {run} the trained tiny run (rows marked * in the table: slow), and {NAME} a bad file made by
@@ -25,14 +25,15 @@ from click.testing import CliRunner
 from hipart_cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-HEADING = "### Bad input, command by command"
+TABLE_FILE = ROOT / "docs" / "errors.md"
+HEADING = "# Bad input, command by command"
 
 
 def table_text() -> str:
-    """The README's section, up to the next heading."""
-    text = (ROOT / "README.md").read_text()
+    """The table's section of docs/errors.md, up to the next heading."""
+    text = TABLE_FILE.read_text()
     if HEADING not in text:
-        raise AssertionError(f"no '{HEADING}' section in README.md")
+        raise AssertionError(f"no '{HEADING}' section in {TABLE_FILE}")
     return re.split(r"\n#{2,3} ", text.split(HEADING, 1)[1], maxsplit=1)[0]
 
 
