@@ -24,6 +24,7 @@ from hipart.config import load_config
 from hipart.errors import HipartError
 from hipart.models.fast import FastDecoder
 from hipart.models.hiarm import HiARM
+from hipart.models.hiarm_fast import StaticDecoder
 
 
 def build(preset: str) -> tuple[HiARM, str]:
@@ -59,7 +60,7 @@ def main() -> None:
         hiarm, size = build(preset)
         decoder = FastDecoder(hiarm, compile=True)
         with torch.inference_mode():
-            eager, fast = hiarm.decode_static(x), decoder(x)
+            eager, fast = StaticDecoder(hiarm).decode(x), decoder(x)
         same = torch.equal(eager[0], fast[0]) and torch.equal(eager[1], fast[1])
         print(f"{preset} ({size}): compiled {decoder.compiled}, tokens equal to eager decoding: {same}")
         # timed: the fast decoding; FLOPs counted on the eager growing-cache decoding, as `bench speed` does

@@ -111,9 +111,11 @@ def occlusion(run: Path, data_dir: Path | None, out: Path | None, device: str, m
 @click.option("--batch", "batches", type=int, multiple=True, help="Frames per forward pass (default 1 and 256).")
 @click.option("--frames", "frames", type=int, multiple=True, help="Temporal lengths f (default 1, 81, 243).")
 @click.option("--repeats", type=int, default=5, show_default=True,
-              help="Timed rounds; each runs every entry once (FPS: median over rounds).")
+              help="Timed rounds. In each round every entry, in turn, runs back to back for at least 50 ms and its "
+                   "time is the mean per call; FPS is the median over the rounds.")
 @click.option("--warmup", type=int, default=2, show_default=True,
-              help="Untimed runs per entry and batch before the rounds (the first compiles).")
+              help="Runs per entry and batch before the rounds; the first is timed alone ('first call s', it "
+                   "compiles), the others are not timed.")
 @click.option("--compile/--no-compile", "compile_", default=None,
               help="Compile HiPART's fast decoding (torch.compile; a failure is an error) or not. Default: try, "
                    "and fall back to eager decoding with a warning if compiling fails.")
@@ -142,10 +144,11 @@ def speed(run: Path, data_dir: Path | None, out: Path | None, device: str, batch
 
 
 @bench.command("ablation")
-@click.option("--config", "config", default="paper", show_default=True,
-              help="Preset or YAML whose architecture the parameter / FLOP counts use (Table 3: paper).")
+@click.option("--config", "config", default="demo", show_default=True,
+              help="Preset (tiny, demo, bench, paper) or YAML file whose architecture the parameter / FLOP counts "
+                   "use; Table 3's counts: --config paper.")
 @click.option("--train-config", default="demo", show_default=True,
-              help="Preset or YAML each setting is trained with for its MPJPE.")
+              help="Preset (tiny, demo, bench, paper) or YAML file each setting is trained with for its MPJPE.")
 @click.option("--no-train", is_flag=True, help="Parameters and FLOPs only.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Dataset for training. Default: data/<source>-<train config>.")

@@ -38,7 +38,7 @@ def preview(out: Path, subject: str, camera: int, frames_per_action: int, action
 
 
 @data.command("build")
-@click.option("--config", "config_name", default="paper", show_default=True,
+@click.option("--config", "config_name", default="demo", show_default=True,
               help="Preset (tiny, demo, bench, paper) or YAML file; its 'data' section sets the defaults below.")
 @click.option("--source", default=None,
               help="'default' (the embedded Anny capture) or a Pose2Mesh data folder (Human36M annotations, SMPL "
@@ -46,10 +46,10 @@ def preview(out: Path, subject: str, camera: int, frames_per_action: int, action
 @click.option("--hierarchy", type=click.Path(path_type=Path), default=None,
               help="Hierarchy from 'hipart coarsen' (.npz). Default: coarsen the source's template now.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Dataset folder. Default: data/<source>-<config name>, e.g. data/default-paper.")
+              help="Dataset folder. Default: data/<source>-<config name>, e.g. data/default-demo.")
 @click.option("--frames-per-action", type=int, default=None,
               help="Embedded capture: frames generated per subject/action/subaction at 50 fps; 0 means the whole "
-                   "take, 1000 frames (the paper preset's setting; the demo preset uses 400).")
+                   "take, 1000 frames (presets: tiny 8, demo 400, bench 1000, paper 0).")
 @click.option("--train-stride", type=int, default=None, help="Keep every n-th frame of the training subjects.")
 @click.option("--test-stride", type=int, default=None, help="Keep every n-th frame of the test subjects.")
 @click.option("--shard-size", type=int, default=None, help="At most this many frames per shard file.")
@@ -96,7 +96,7 @@ def build(config_name: str, source: str | None, hierarchy: Path | None, out: Pat
 
 
 @data.command("info")
-@click.argument("folder", type=click.Path(path_type=Path), default=Path("data/default-paper"))
+@click.argument("folder", type=click.Path(path_type=Path), default=Path("data/default-demo"))
 @click.option("--verify", is_flag=True, help="Also check every shard's size and sha256 against the manifest.")
 def info(folder: Path, verify: bool) -> None:
     """Print a dataset's manifest: source, levels, sizes, and frames per split, subject and action."""
@@ -122,8 +122,9 @@ def info(folder: Path, verify: bool) -> None:
 @data.command("render")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Dataset from 'hipart data build' (embedded default capture). Default: data/default-<config>.")
-@click.option("--config", "config_name", default="paper", show_default=True,
-              help="Preset whose default dataset folder is used when --data is not given.")
+@click.option("--config", "config_name", default="demo", show_default=True,
+              help="Preset (tiny, demo, bench, paper) or YAML file whose default dataset folder is used when --data "
+                   "is not given.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Image folder. Default: DATA/images, so the images travel with their rows.")
 @click.option("--split", type=click.Choice(["train", "test", "all"]), default="test", show_default=True,

@@ -18,11 +18,14 @@ from hipart.runs import DEMO_RUN
 @click.option("--run", type=click.Path(path_type=Path), default=DEMO_RUN, show_default=True,
               help="Run folder with trained msst/ and hiarm/ stages (hipart train all).")
 @click.option("--device", default="auto", show_default=True, help="auto (cuda when present), cpu, cuda or cuda:N.")
-@click.option("--no-cache", is_flag=True, help="Decode without the key/value cache (slower; same tokens).")
-def densify(inp: Path, out: Path, run: Path, device: str, no_cache: bool) -> None:
+@click.option("--decoding", type=click.Choice(["fast", "cached", "uncached"]), default="fast", show_default=True,
+              help="HiARM's decoding, all giving the same tokens: fast (static key/value cache, compiled once hot), "
+                   "cached (eager, growing key/value cache) or uncached (eager, the whole sequence rerun every step: "
+                   "the reference, slowest).")
+def densify(inp: Path, out: Path, run: Path, device: str, decoding: str) -> None:
     """Densify sparse 2D poses: HiARM predicts the tokens, MSST decodes the 48 dense and 96 fine joints."""
     from hipart.densify import densify_file
 
-    arrays = densify_file(run, inp, out, device, use_cache=not no_cache)
+    arrays = densify_file(run, inp, out, device, decoding)
     click.echo(f"densified {len(arrays['x_s'])} poses -> {out} (x_d {arrays['x_d'].shape[1]} joints, "
                f"x_f {arrays['x_f'].shape[1]} joints, pixels)")

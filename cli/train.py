@@ -152,7 +152,8 @@ def lifter(config_name: str, data_dir: Path | None, out: Path | None, resume: bo
 
 
 @train.command("all")
-@click.option("--config", "config_name", default="demo", show_default=True, help="Preset (tiny, demo, bench, paper) or YAML.")
+@click.option("--config", "config_name", default="demo", show_default=True,
+              help="Preset (tiny, demo, bench, paper) or YAML file.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Dataset folder (built when missing). Default: data/<source>-<config name>.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Run folder. Default: runs/<config name>.")

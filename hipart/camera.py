@@ -188,10 +188,6 @@ class Camera:
     def has_distortion(self) -> bool:
         return bool(np.any(self.k) or np.any(self.p))
 
-    def intrinsics9(self) -> np.ndarray:
-        """[fx, fy, cx, cy, k1, k2, k3, p1, p2], VideoPose3D's intrinsic vector in pixels."""
-        return np.concatenate([self.f, self.c, self.k, self.p])
-
     def world_to_camera(self, X: Array) -> Array:
         return world_to_camera(X, self.R, self.t)
 

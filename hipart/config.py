@@ -1,7 +1,8 @@
 """The one configuration system: typed dataclasses, filled from YAML presets or a user's YAML file.
 
-Presets live in ``hipart/configs/``: ``tiny`` (seconds, for tests), ``demo`` (minutes on 2 CPU cores) and
-``paper`` (the settings of the HiPART supplement, Sec. C and Table 3). A YAML file holds any subset of the
+Presets live in ``hipart/configs/``: ``tiny`` (seconds, for tests), ``demo`` (minutes on 2 CPU cores; every
+command's default), ``bench`` (the benchmark tables: about 1-2 hours on 2 CPU cores) and ``paper`` (the settings of
+the HiPART supplement, Sec. C and Table 3; also the dataclass defaults below). A YAML file holds any subset of the
 sections below; unknown keys and wrongly typed values are errors that name the key. A file may start from a
 preset with ``base: demo``.
 """

@@ -15,6 +15,8 @@ from hipart.skeleton import H36M
 KEYPOINT_KEYS = ("keypoints", "x_s", "positions_2d")
 # No image is a million pixels wide: larger keypoints are not pixels (and 1e30 overflows the pose normalization).
 MAX_PIXELS = 1e6
+# Keypoints farther than this many image sizes outside their image are not a pose the lifter can read.
+MAX_OUTSIDE = 10.0
 
 
 def load_keypoints(path: str | Path) -> np.ndarray:
@@ -57,17 +59,35 @@ def check_keypoints(x: np.ndarray, path: str | Path) -> np.ndarray:
     return x
 
 
+def check_keypoint_range(x: np.ndarray, where: str | Path, image_size: tuple[int, int] | None = None
+                         ) -> np.ndarray:
+    """Keypoints (..., 2) px whose values can be pixels, or a one-line error (e.g. for 1e30).
+
+    With the ``image_size`` (width, height) they were found in, they must lie within ``MAX_OUTSIDE`` image sizes
+    of that image (the lifter reads them relative to it); without one, within ``MAX_PIXELS``.
+    """
+    reach = float(np.abs(x).max()) if x.size else 0.0
+    if image_size is None:
+        if reach > MAX_PIXELS:
+            raise HipartError(f"{where}: keypoints reach {reach:.3g} px, beyond any image ({MAX_PIXELS:g} px); "
+                              "are they pixels?")
+        return x
+    w, h = image_size
+    if reach > MAX_OUTSIDE * max(w, h):
+        raise HipartError(f"{where}: keypoints reach {reach:.3g} px, more than {MAX_OUTSIDE:g} image sizes outside "
+                          f"a {w} x {h} image; are they pixels of that image?")
+    return x
+
+
 def densify_file(run: str | Path, inp: str | Path, out: str | Path, device: str = "auto",
-                 use_cache: bool = True) -> dict[str, np.ndarray]:
-    """Densify the keypoints in ``inp`` with the run's HiARM + MSST; write x_s, x_d, x_f (px) and tokens."""
+                 decoding: str = "fast") -> dict[str, np.ndarray]:
+    """Densify the keypoints in ``inp`` with the run's HiARM + MSST; write x_s, x_d, x_f (px) and tokens.
+    ``decoding``: HiARM's decoding, one of ``hipart.models.hipart.DECODINGS`` (all give the same tokens)."""
     if Path(out).suffix != ".npz":  # numpy would append .npz to the temporary file and leave ``out`` empty
         raise HipartError(f"{out}: the densified levels are written as an .npz archive; give --out NAME.npz")
     model = HiPART.from_run(run, device, with_lifter=False)
-    x_s = load_keypoints(inp)
-    if np.abs(x_s).max() > MAX_PIXELS:
-        raise HipartError(f"{inp}: keypoints reach {np.abs(x_s).max():.3g} px, beyond any image ({MAX_PIXELS:g} px); "
-                          "are they pixels?")
-    result = {k: v.cpu().numpy() for k, v in model.densify(x_s, "fast" if use_cache else "uncached").items()}
+    x_s = check_keypoint_range(load_keypoints(inp), inp)
+    result = {k: v.cpu().numpy() for k, v in model.densify(x_s, decoding).items()}
     arrays = {"x_s": x_s, **result}
     with atomic_path(out) as tmp:
         np.savez(tmp, **arrays)

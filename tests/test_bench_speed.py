@@ -10,6 +10,7 @@ from hipart.bench import speed
 from hipart.bench.speed import (Entry, flops_per_frame, paired_ratio, per_frame, profile_top_ops, speed_table,
                                 time_rounds)
 from hipart.errors import HipartError
+from hipart_cli.bench import speed as speed_command
 
 
 def linear_entry(label: str, width: int = 8) -> Entry:
@@ -51,14 +52,37 @@ def test_a_linear_model_reaches_flops_times_frames_per_second():
     for _, row in table.iterrows():
         assert row["GFLOP/s"] == pytest.approx(row["FLOPs/frame (M)"] * 1e6 * row["FPS"] / 1e9, rel=1e-12)
         assert row["% of peak"] == pytest.approx(row["GFLOP/s"] / timing["peak"] * 100, rel=1e-12)
-    lo, hi = timing["peak_range"]
-    assert lo <= timing["peak"] <= hi and len(timing["fps"][("linear 8", 4)]) == 3
-    ratio, r_lo, r_hi = paired_ratio(timing["fps"], "linear 8", "linear 8", 4)
-    assert (ratio, r_lo, r_hi) == (1.0, 1.0, 1.0)
+    assert len(timing["fps"][("linear 8", 4)]) == 3
     with pytest.raises(HipartError, match="duplicate methods"):
         speed_table([linear_entry("a"), linear_entry("a")], x, (1,), 1, torch.device("cpu"), peak_size=8)
     with pytest.raises(HipartError, match="8 frames needed"):
         speed_table([linear_entry("a")], x, (8,), 1, torch.device("cpu"), peak_size=8)
+
+
+def test_frames_per_second_spread_peak_and_ratios_of_a_hand_made_timing_table(monkeypatch):
+    # seconds per call in three rounds: a batch of 4 frames, its FPS per round 40, 20, 10 ("a") and 20, 20, 4 ("b");
+    # the 64^2 matmul (2 x 64^3 FLOPs) at 1, 2 and 4 ms
+    rounds = {("a", 4): [0.1, 0.2, 0.4], ("b", 4): [0.2, 0.2, 1.0], "peak": [1e-3, 2e-3, 4e-3]}
+    firsts = {("a", 4): 0.5, ("b", 4): 0.25, "peak": 0.1}
+    monkeypatch.setattr(speed, "time_rounds", lambda calls, *args, **kw: ({k: firsts[k] for k in calls},
+                                                                          {k: rounds[k] for k in calls}))
+    table, timing = speed_table([linear_entry("a"), linear_entry("b")], torch.randn(4, 17, 2), (4,), repeats=3,
+                                device=torch.device("cpu"), peak_size=64, log=lambda m: None)
+    assert table.loc["a", "FPS"] == 20.0 and table.loc["b", "FPS"] == 20.0  # medians over the rounds
+    assert table.loc["a", "spread %"] == pytest.approx(150.0) and table.loc["b", "spread %"] == pytest.approx(80.0)
+    assert table.loc["a", "first call s"] == 0.5
+    peak = 2 * 64 ** 3 / 2e-3 / 1e9  # GFLOP/s of the median round
+    assert timing["peak"] == pytest.approx(peak)
+    assert timing["peak_range"] == (pytest.approx(peak / 2), pytest.approx(peak * 2))
+    assert table.loc["a", "% of peak"] == pytest.approx(2 * 34 * 8 * 20 / 1e9 / peak * 100)
+    # per-round ratios a / b: 2, 1, 2.5 -> median 2 (the ratio of the median FPS would say 1)
+    assert paired_ratio(timing["fps"], "a", "b", 4) == (pytest.approx(2.0), pytest.approx(1.0), pytest.approx(2.5))
+    assert paired_ratio(timing["fps"], "b", "a", 4) == (pytest.approx(0.5), pytest.approx(0.4), pytest.approx(1.0))
+
+
+def test_repeats_help_states_the_round_time_the_bench_uses():
+    repeats = next(p for p in speed_command.params if p.name == "repeats")
+    assert f"{speed.ROUND_SECONDS * 1000:g} ms" in repeats.help
 
 
 def test_temporal_entries_time_whole_windows_and_count_per_frame():

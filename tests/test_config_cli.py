@@ -3,12 +3,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from hipart import __version__
-from hipart.config import load_config
+from hipart.config import PRESETS, load_config
+from hipart.data.prepare import default_out
 from hipart.errors import HipartError
+from hipart.models.hipart import DECODINGS
 from hipart_cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,3 +95,32 @@ def test_unwritable_output_is_a_one_line_error(tmp_path):
     with pytest.raises(HipartError, match="is a folder"):
         write_text_atomic(tmp_path, "y")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+    """Every command under ``group`` with its path of names."""
+    found = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += _commands(command, (*path, name))
+        else:
+            found.append(((*path, name), command))
+    return found
+
+
+def test_every_command_defaults_to_the_demo_preset_and_lists_every_preset():
+    with_config = {}
+    for path, command in _commands(cli):
+        for option in command.params:
+            if "--config" in option.opts or "--train-config" in option.opts:
+                with_config[(" ".join(path), option.opts[0])] = option.default
+                assert f"Preset ({', '.join(PRESETS)})" in option.help, path
+    assert set(with_config.values()) == {"demo"}, with_config
+    assert {"data build", "data render", "detect", "train msst", "train all"} <= {p for p, _ in with_config}
+    info = next(c for p, c in _commands(cli) if p == ("data", "info"))
+    assert str(info.params[0].default) == str(default_out(load_config("demo")))  # where 'data build' writes
+
+
+def test_densify_offers_every_decoding_of_the_model():
+    decoding = next(p for p in cli.commands["densify"].params if p.name == "decoding")
+    assert tuple(decoding.type.choices) == DECODINGS and decoding.default == "fast"

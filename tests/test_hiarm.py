@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +19,9 @@ from hipart.errors import HipartError
 from hipart.models import fast
 from hipart.models.fast import FastDecoder, check_compile, check_precision, pad_rows, padded_batch
 from hipart.models.hiarm import HiARM, hiarm_loss
+from hipart.models.hiarm_fast import StaticDecoder
 from hipart.skeleton import H36M
+from hipart.training.engine import reorder_optimizer_state
 from hipart_cli.main import cli
 
 
@@ -62,9 +65,10 @@ def test_static_looped_growing_and_uncached_decoding_give_identical_tokens():
         cached = model.generate(x, use_cache=True)
         full = model.generate(x, use_cache=False)
         with torch.inference_mode():
-            static = model.decode_static(x)
-            looped = model.decode_looped(x)
-            looped_one = model.decode_looped(x[:1])  # a batch of one has other strides unless made row-major
+            static = StaticDecoder(model).decode(x)
+            looped = StaticDecoder(model).decode_looped(x)
+            # a batch of one has other strides unless made row-major
+            looped_one = StaticDecoder(model).decode_looped(x[:1])
         assert torch.equal(cached[0], full[0]) and torch.equal(cached[1], full[1])
         assert torch.equal(static[0], cached[0]) and torch.equal(static[1], cached[1])
         assert torch.equal(looped[0], cached[0]) and torch.equal(looped[1], cached[1])
@@ -133,7 +137,8 @@ def test_auto_compiles_once_eager_decoding_has_taken_compile_after_seconds(monke
     assert compiled == [] and decoder.policy.eager_seconds == 2.0
     decoder(x), decoder(x)
     # once, the whole decoding as one program on the CPU (torch.while_loop, run uncompiled, calls torch.compile too)
-    assert [name for name in compiled if name.startswith("decode")] == ["decode_looped"] and decoder.compiled
+    pieces = ("start", "step", "tokens", "decode", "decode_looped")  # StaticDecoder's
+    assert [name for name in compiled if name in pieces] == ["decode_looped"] and decoder.compiled
     assert decoder.policy.eager_seconds == 2.0  # compiled calls are not counted
     assert FastDecoder(pinned_shape_hiarm()).policy.compile_after == fast.AUTO_EAGER_SECONDS
     assert FastDecoder(pinned_shape_hiarm(), compile=True, compile_after=5).policy.compile_after == 0
@@ -162,6 +167,79 @@ def test_bf16_decoding_on_cpu_agrees_with_fp32_on_nearly_all_tokens():
     assert q_s.dtype == torch.long and 0.99 <= agreement < 1.0
 
 
+# HiARM's state dict before LSAB, GCSAB and the prediction head were modules: the pinned run's (made at commit
+# 0ac1392, tests/test_hipart_model.py), whose predict output is pinned there.
+PINNED = Path(__file__).parent / "data" / "hipart_pinned.pt"
+# old key -> key now, written out by hand (one of each kind; the pinned run has one GCSAB block)
+OLD_TO_NEW = {"slot": "lsab.slot", "pos": "gcsab.pos", "query": "head.query",
+              "cond_embed.weight": "cond_embed.weight", "embed_s.weight": "lsab.embed_s.weight",
+              "embed_d.weight": "lsab.embed_d.weight", "part.weight": "lsab.part.weight",
+              "lsab.attn.qkv.weight": "lsab.block.attn.qkv.weight", "lsab.mlp.0.weight": "lsab.block.mlp.hidden.weight",
+              "blocks.0.norm1.bias": "gcsab.blocks.0.norm1.bias", "blocks.0.mlp.3.bias": "gcsab.blocks.0.mlp.out.bias",
+              "norm.weight": "gcsab.norm.weight", "target_part.weight": "head.target_part.weight",
+              "head_block.mlp.3.weight": "head.block.mlp.out.weight", "head_norm.bias": "head.norm.bias",
+              "head_s.weight": "head.to_sparse.weight", "head_d.bias": "head.to_dense.bias"}
+
+
+def old_layout_hiarm() -> tuple[HiARM, dict[str, torch.Tensor]]:
+    pinned = torch.load(PINNED, weights_only=True)["hiarm"]
+    return HiARM.from_args(pinned["model_args"]).eval(), pinned["model"]
+
+
+def test_a_state_dict_of_the_layout_before_the_named_parts_loads_and_decodes_alike():
+    model, old = old_layout_hiarm()
+    assert "embed_s.weight" in old and "blocks.0.mlp.0.weight" in old  # it is the old layout
+    model.load_state_dict(old)  # strict: every key placed, none left over
+    new = model.state_dict()
+    assert len(new) == len(old)
+    for old_key, new_key in OLD_TO_NEW.items():
+        assert torch.equal(new[new_key], old[old_key]), old_key
+    x = torch.randn(6, 17, 2, generator=torch.Generator().manual_seed(0))
+    ref_s, ref_d = model.generate(x)
+    again = HiARM.from_args(torch.load(PINNED, weights_only=True)["hiarm"]["model_args"]).eval()
+    again.load_state_dict(new)  # the current layout loads as it is
+    for q_s, q_d in (again.generate(x), again.generate(x, use_cache=False), StaticDecoder(model).decode(x)):
+        assert torch.equal(q_s, ref_s) and torch.equal(q_d, ref_d)
+
+
+def test_optimizer_state_of_an_old_layout_checkpoint_is_reordered_to_the_parameters():
+    model, old = old_layout_hiarm()
+    model.load_state_dict(old)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x, q_s, q_d = random_tokens(4)
+    q_s, q_d = q_s % model.K_s, q_d % model.K_d
+    hiarm_loss(*model(x, q_s, q_d), q_s, q_d, model.order, 1.5)[0].backward()
+    optimizer.step()
+    now = optimizer.state_dict()
+    names = [name for name, _ in model.named_parameters()]
+
+    def current(old_key: str) -> str:  # the old layout's key -> its name now, by the rules of the table above
+        key = OLD_TO_NEW.get(old_key) or old_key
+        for old_prefix, new_prefix in (("embed_", "lsab.embed_"), ("part.", "lsab.part."), ("lsab.", "lsab.block."),
+                                       ("blocks.", "gcsab.blocks."), ("norm.", "gcsab.norm."),
+                                       ("target_part.", "head.target_part."), ("head_block.", "head.block."),
+                                       ("head_norm.", "head.norm."), ("head_s.", "head.to_sparse."),
+                                       ("head_d.", "head.to_dense.")):
+            if old_key not in OLD_TO_NEW and key.startswith(old_prefix):
+                key = new_prefix + key[len(old_prefix):]
+                break
+        return key.replace(".mlp.0.", ".mlp.hidden.").replace(".mlp.3.", ".mlp.out.")
+
+    at = [names.index(current(k)) for k in old]  # the old layout's i-th parameter is the at[i]-th now
+    assert sorted(at) == list(range(len(names))) and at != sorted(at)  # the order did change
+    saved = {"state": {i: now["state"][j] for i, j in enumerate(at)},
+             "param_groups": [{**now["param_groups"][0], "params": list(range(len(at)))}]}
+    reordered = reorder_optimizer_state(model, old, saved)
+    assert reordered["param_groups"][0]["params"] == now["param_groups"][0]["params"]
+    for i, state in now["state"].items():
+        assert torch.equal(reordered["state"][i]["exp_avg"], state["exp_avg"])
+    resumed = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    resumed.load_state_dict(reordered)
+    for p in model.parameters():
+        assert resumed.state[p]["exp_avg"].shape == p.shape
+    assert reorder_optimizer_state(model, model.state_dict(), now) is now  # the current layout: as saved
+
+
 def test_graph_batches_are_padded_to_powers_of_two_without_changing_tokens():
     assert [padded_batch(b) for b in (1, 2, 3, 5, 256, 257, 1000)] == [1, 2, 4, 8, 256, 512, 1024]
     model = pinned_shape_hiarm(seed=2)
@@ -169,7 +247,7 @@ def test_graph_batches_are_padded_to_powers_of_two_without_changing_tokens():
     padded = pad_rows(x, 8)
     assert padded.shape == (8, 17, 2) and torch.equal(padded[5:], x[4:].expand(3, 17, 2))
     with torch.no_grad():
-        q_s, q_d = model.decode_static(padded)
+        q_s, q_d = StaticDecoder(model).decode(padded)
     ref_s, ref_d = model.generate(x)
     assert torch.equal(q_s[:5], ref_s) and torch.equal(q_d[:5], ref_d)  # rows never see each other
 
@@ -266,7 +344,7 @@ def test_densify_cli_round_trip_and_bad_inputs(hiarm_run, tiny_dataset, tmp_path
     direct = HiPART.from_run(run, "cpu", with_lifter=False).densify(a["x_s"][:12])
     np.testing.assert_allclose(out["x_f"], direct["x_f"].numpy(), atol=1e-4)
     res_npz = runner.invoke(cli, ["densify", "--run", str(run), "--input", str(tmp_path / "kp.npz"),
-                                  "--out", str(tmp_path / "d2.npz"), "--no-cache"])
+                                  "--out", str(tmp_path / "d2.npz"), "--decoding", "uncached"])
     assert res_npz.exit_code == 0 and np.array_equal(np.load(tmp_path / "d2.npz")["q_d"], out["q_d"])
     np.save(tmp_path / "bad.npy", a["x_s"][:4, :16])
     bad = runner.invoke(cli, ["densify", "--run", str(run), "--input", str(tmp_path / "bad.npy"),

@@ -12,6 +12,7 @@ import torch
 from click.testing import CliRunner
 
 from hipart.checkpoints import save_checkpoint
+from hipart.densify import check_keypoint_range
 from hipart.errors import HipartError
 from hipart.io import file_sha256
 from hipart.models.hipart import HiPART
@@ -128,3 +129,15 @@ def test_sampled_decoding_is_repeatable_for_a_seed_and_differs_from_greedy(tmp_p
     assert torch.equal(cold["q_s"], greedy["q_s"]) and torch.equal(cold["q_d"], greedy["q_d"])
     with pytest.raises(HipartError, match="eager decoding"):
         model.densify(x, "fast", temperature=1.0)
+
+
+def test_one_keypoint_range_check_for_densify_and_predict():
+    x = np.full((2, 17, 2), 500.0, dtype=np.float32)
+    assert check_keypoint_range(x, "kp.npy") is x  # no image size: anything a pixel can be
+    assert check_keypoint_range(x, "kp.npy", (100, 50)) is x  # 500 px: within 10 image sizes of a 100 x 50 image
+    with pytest.raises(HipartError, match=r"kp.npy: keypoints reach 1\.1e\+03 px, more than 10 image sizes outside "
+                                          r"a 100 x 50 image"):
+        check_keypoint_range(x * 2.2, "kp.npy", (100, 50))
+    x[1, 3, 1] = -2e6
+    with pytest.raises(HipartError, match=r"kp.npy: keypoints reach 2e\+06 px, beyond any image \(1e\+06 px\)"):
+        check_keypoint_range(x, "kp.npy")

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 import torch
 
 from hipart.bench.common import BenchRun
@@ -20,7 +19,7 @@ from hipart.data.dataset import PoseDataset
 from hipart.models.baselines import METHODS, get_method, method_settings, registered
 from hipart.models.lifter import Lifter
 from hipart.runs import StageDir
-from hipart.training.baselines import BaselineContext, load_baseline, predict_frames, score_table
+from hipart.training.baselines import BaselineContext, load_baseline, predict_frames
 from hipart.training.inputs import SplitFrames, split_frames
 from hipart.training.lifter import lift
 
@@ -81,17 +80,6 @@ def predict_lifters(bench: BenchRun, methods: list[LiftMethod], frames: SplitFra
             preds[m.label] = predict_frames(method, model.to(device), settings, method.data(ctx, settings, "test"),
                                             device)["X"]
     return preds
-
-
-def evaluate_lifters(bench: BenchRun, methods: list[LiftMethod], frames: SplitFrames | None = None,
-                     device: torch.device = torch.device("cpu"), log: Callable[[str], None] = print
-                     ) -> dict[str, pd.DataFrame]:
-    """Per-action MPJPE / P-MPJPE (mm) of each present method (see :func:`predict_lifters`) on the test split."""
-    frames = frames if frames is not None else split_frames(bench.data_dir, "test", bench.cfg.keypoints, log=log)
-    truth = torch.from_numpy(frames.X_s - frames.X_s[:, :1])
-    action = torch.from_numpy(frames.action).long()
-    return {label: score_table("lift", {"X": X}, {"X": truth, "action": action})
-            for label, X in predict_lifters(bench, methods, frames, device, log).items()}
 
 
 def test_frames(bench: BenchRun, keypoints: str = "gt", log: Callable[[str], None] = print) -> SplitFrames:

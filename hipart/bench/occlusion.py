@@ -54,7 +54,7 @@ from hipart.training.inputs import SplitFrames, hold_missing, mean_training_pose
 MASK_SWEEP = (0.2, 0.4, 0.6, 0.8)
 CROP_SWEEP = (0.0, 0.1, 0.2, 0.3, 0.4)
 LEVELS = ("auto", "image", "keypoint")
-DEFAULT_FRAMES = 1000  # image level: both sweeps took 7.5 minutes on the demo run, 2 CPU cores (README, "Benchmarks")
+DEFAULT_FRAMES = 1000  # image level: both sweeps took 7.5 minutes on the demo run, 2 CPU cores (docs/results.md)
 CLEAN = "clean"
 
 

@@ -44,17 +44,6 @@ ROTATION_PLOTS = (
 )
 
 
-def silhouette(uv: np.ndarray, faces: np.ndarray, box: tuple[float, float, float], size: int = CELL) -> np.ndarray:
-    """Rasterise projected triangles (pixels) inside a square box (x0, y0, side) to a (size, size) mask."""
-    x0, y0, side = box
-    pts = (uv - [x0, y0]) * (size / side)
-    img = Image.new("L", (size, size), 0)
-    draw = ImageDraw.Draw(img)
-    for tri in pts[faces]:
-        draw.polygon([tuple(p) for p in tri], fill=255)
-    return np.asarray(img)
-
-
 def limb_stripes(body: AnnyBody) -> np.ndarray:
     """(F,) per face of the Anny mesh: 0 skin, 1 / 2 on a left / right front stripe, 3 / 4 on a back one.
 

@@ -4,8 +4,8 @@ on the CPU and replayed as one CUDA graph on CUDA.
 
 ``CompilePolicy`` holds one model's choice and state (seconds run eagerly so far, failures); ``Compiled`` runs a
 function through ``torch.compile`` while its policy says so (inductor; on the CPU with a C++ wrapper, which saves a
-Python call per kernel); ``FastDecoder`` decodes with such functions. ``HiPART`` shares its policy with the decoder
-and its compiled MSST decoders and lifter.
+Python call per kernel); ``FastDecoder`` runs HiARM's fixed-shape decoding (``hipart.models.hiarm_fast``) through
+such functions. ``HiPART`` shares its policy with the decoder and its compiled MSST decoders and lifter.
 
     decoder = FastDecoder(hiarm, compile="auto", precision="fp32")
     q_s, q_d = decoder(x_s)      # normalized (B, 17, 2) -> (B, 17), (B, 17, r); on CPU fp32 == hiarm.generate(x_s)
@@ -15,11 +15,11 @@ and its compiled MSST decoders and lifter.
     (``AUTO_EAGER_SECONDS``, about what compiling the decoding costs on two CPU cores), then compile: rent until
     the rent paid equals the price, then buy, so a job never takes much more than twice what the better choice in
     hindsight would have (a short job never waits for the compiler; a long one soon runs compiled). Compiled
-    means: on the CPU ``HiARM.decode_looped``, the 17 steps in one program; on CUDA the three decoding pieces
-    (``HiARM.decode_start``, ``decode_step``, ``decode_tokens``), the whole decoding captured as a CUDA graph per
-    padded batch size (a compiled while_loop would read its condition back to the host every step). If
-    compiling, running or capturing fails (no C++ compiler, an unsupported op, ...), it warns once and decodes
-    eagerly (``HiARM.decode_static``) from then on.
+    means: on the CPU ``StaticDecoder.decode_looped`` (``hipart.models.hiarm_fast``), the 17 steps in one program;
+    on CUDA the three decoding pieces (``StaticDecoder.start``, ``step``, ``tokens``), the whole decoding captured
+    as a CUDA graph per padded batch size (a compiled while_loop would read its condition back to the host every
+    step). If compiling, running or capturing fails (no C++ compiler, an unsupported op, ...), it warns once and
+    decodes eagerly (``StaticDecoder.decode``) from then on.
   * ``True``: compiled (and graphed on CUDA) from the first call; a failure raises ``HipartError``.
   * ``False``: eager static-cache decoding only.
 
@@ -43,6 +43,7 @@ import torch
 
 from hipart.errors import HipartError
 from hipart.models.hiarm import HiARM
+from hipart.models.hiarm_fast import StaticDecoder
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 AUTO_EAGER_SECONDS = 30.0  # eager decoding time after which "auto" compiles (compiling the decoding: ~40 s, 2 cores)
@@ -203,12 +204,13 @@ class FastDecoder:
     def __init__(self, hiarm: HiARM, compile: bool | str = "auto", precision: str = "fp32",
                  compile_after: float | None = None, policy: CompilePolicy | None = None) -> None:
         self.hiarm = hiarm
+        self.static = StaticDecoder(hiarm)
         self.policy = policy or CompilePolicy(compile, compile_after, "HiARM decoding")
         self.precision = check_precision(precision)
-        self.looped = Compiled(hiarm.decode_looped, self.policy,
-                               eager=lambda x_s, cache_dtype: hiarm.decode_static(x_s, cache_dtype=cache_dtype))
-        self.pieces = tuple(Compiled(f, self.policy) for f in (hiarm.decode_start, hiarm.decode_step,
-                                                               hiarm.decode_tokens))
+        self.looped = Compiled(self.static.decode_looped, self.policy,
+                               eager=lambda x_s, cache_dtype: self.static.decode(x_s, cache_dtype=cache_dtype))
+        self.pieces = tuple(Compiled(f, self.policy) for f in (self.static.start, self.static.step,
+                                                               self.static.tokens))
         self.graphs: dict[tuple[int, ...], CudaGraph] = {}  # by padded input shape
 
     @property
@@ -239,7 +241,7 @@ class FastDecoder:
         (where the graph replays the whole decoding) by pieces."""
         cache_dtype = PRECISIONS[self.precision] or torch.float32
         if x_s.device.type == "cuda":
-            return self.hiarm.decode_static(x_s, *self.pieces, cache_dtype=cache_dtype)
+            return self.static.decode(x_s, *self.pieces, cache_dtype=cache_dtype)
         return self.looped(x_s, cache_dtype)
 
     def _graphed(self, x_s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

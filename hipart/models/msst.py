@@ -1,4 +1,4 @@
-"""Stage 1: Multi-Scale Skeletal Tokenization (HiPART supplement Alg. 1; DESIGN.md section 4).
+"""Stage 1: Multi-Scale Skeletal Tokenization (HiPART supplement Alg. 1; docs/design.md, "MSST").
 
 Data flow (B frames; M_s = 17 part tokens, M_d = 17 r dense tokens, r per part; token m of the dense grid
 belongs to part m // r):

@@ -10,6 +10,8 @@ keys) and applies its linear layers by ``linear`` (product and bias apart, so th
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -87,6 +89,39 @@ class Attention(nn.Module):
         return linear(self.out, y.transpose(1, 2).reshape(B, T, D))
 
 
+class MLP(nn.Module):
+    """The block's feed-forward part: ``hidden`` (width -> mlp_ratio x width), GELU, ``out`` (back to the width),
+    dropout after the GELU and after ``out``.
+
+    State dicts of the earlier ``nn.Sequential`` layout (keys ``0.*`` and ``3.*``) load: they are renamed on the way in.
+    """
+
+    LEGACY_KEYS = {"0.": "hidden.", "3.": "out."}  # nn.Sequential(Linear, GELU, Dropout, Linear, Dropout) positions
+
+    def __init__(self, dim: int, hidden_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(dim, hidden_dim)
+        self.out = nn.Linear(hidden_dim, dim)
+        self.drop = nn.Dropout(dropout)
+        self.register_load_state_dict_pre_hook(_rename_legacy_mlp_keys)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.out(self.drop(F.gelu(self.hidden(x)))))
+
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` in eval mode (no dropout), its linear layers by ``linear`` under ``torch.compile``."""
+        return linear(self.out, F.gelu(linear(self.hidden, x)))
+
+
+def _rename_legacy_mlp_keys(module: nn.Module, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+    """Load-state-dict pre-hook of ``MLP``: keys of the ``nn.Sequential`` layout -> the named layers' keys."""
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        rest = key[len(prefix):]
+        for old, new in MLP.LEGACY_KEYS.items():
+            if rest.startswith(old):
+                state_dict[prefix + new + rest[len(old):]] = state_dict.pop(key)
+
+
 class Block(nn.Module):
     """Pre-LN transformer block: attention then MLP (mlp_ratio x width), residuals, dropout.
 
@@ -100,9 +135,7 @@ class Block(nn.Module):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn = Attention(dim, heads, dropout if attn_dropout is None else attn_dropout)
-        self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Dropout(dropout),
-                                 nn.Linear(mlp_ratio * dim, dim),
-                                 nn.Dropout(dropout))
+        self.mlp = MLP(dim, mlp_ratio * dim, dropout)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
@@ -117,5 +150,4 @@ class Block(nn.Module):
         """``forward`` in eval mode with fixed shapes, optionally against a preallocated key/value cache (see
         ``Attention.step``)."""
         x = x + self.attn.step(self.norm1(x), keys, values, positions, visible)
-        hidden, _, _, out, _ = self.mlp  # Linear, GELU, Dropout, Linear, Dropout (no dropout in inference)
-        return x + linear(out, F.gelu(linear(hidden, self.norm2(x))))
+        return x + self.mlp.step(self.norm2(x))

@@ -170,11 +170,6 @@ def load_baseline(path: str | Path, name: str) -> tuple[nn.Module, Any, dict[str
     return model, holder["settings"], ckpt
 
 
-def baseline_stage(run: RunLayout, cfg: Config, name: str, **overrides: Any) -> StageDir:
-    """The stage folder of baseline ``name`` with the config's settings (plus overrides) in ``run``."""
-    return run.stage(get_method(name).folder_name(method_settings(cfg, name, **overrides)))
-
-
 def train_baseline(cfg: Config, name: str, data_dir: str | Path, run: str | Path, out: str | Path | None = None,
                    resume: bool = False, force: bool = False, progress: bool = True,
                    log: Callable[[str], None] = print, **overrides: Any) -> dict[str, Any]:

@@ -5,6 +5,7 @@ cosine schedule, batches over in-memory tensors, the per-epoch metrics CSV, resu
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import random
@@ -169,7 +170,35 @@ def resume_state(out: StageDir, kind: str, model: torch.nn.Module, hierarchy_has
     if ckpt["finished"]:
         log(f"{out.checkpoint}: trained, but {out.summary.name} is missing; evaluating it again")
     model.load_state_dict(ckpt["model"])
+    if "optimizer" in ckpt:
+        ckpt = {**ckpt, "optimizer": reorder_optimizer_state(model, ckpt["model"], ckpt["optimizer"])}
     return ckpt, None
+
+
+def reorder_optimizer_state(model: torch.nn.Module, saved_model: dict[str, torch.Tensor],
+                            optimizer_state: dict[str, Any]) -> dict[str, Any]:
+    """``optimizer_state``, saved beside the model weights ``saved_model``, for ``model``'s parameters in their
+    order now.
+
+    An optimizer keeps its state by parameter position. A state dict of an earlier layout of a model (its keys
+    renamed and regrouped by the model's load hooks, e.g. HiARM's before its parts were modules) lists the
+    parameters in another order: each saved tensor is tagged with its position, loaded into a copy of the model
+    through those same hooks, and read back to find where each parameter's state was saved.
+    """
+    if list(saved_model) == list(model.state_dict()):
+        return optimizer_state
+    tagged = {k: torch.full_like(v, float(i)) if v.is_floating_point() else v
+              for i, (k, v) in enumerate(saved_model.items())}
+    probe = copy.deepcopy(model)
+    probe.load_state_dict(tagged)
+    tags = [int(p.detach().flatten()[0]) for p in probe.parameters()]
+    saved_index = [sorted(tags).index(t) for t in tags]  # the saved parameter order is the saved key order
+    new_index = {old: new for new, old in enumerate(saved_index)}
+    return {**optimizer_state,
+            "state": {new_index[old]: value for old, value in optimizer_state["state"].items()},
+            # loading pairs a group's listed ids with the optimizer's parameters by position: list them in order
+            "param_groups": [{**group, "params": sorted(new_index[old] for old in group["params"])}
+                             for group in optimizer_state["param_groups"]]}
 
 
 def fit(stage: Stage, rt: Runtime, out: StageDir, lr: float, weight_decay: float, schedule: Callable[..., Any],

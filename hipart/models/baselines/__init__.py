@@ -1,4 +1,4 @@
-"""Competing methods written in this codebase, on the same data and metrics (DESIGN.md section 4).
+"""Competing methods written in this codebase, on the same data and metrics (docs/design.md, "Baselines").
 
 Importing this package registers every method in :data:`METHODS`; adding a method is one new module here plus its
 import below.

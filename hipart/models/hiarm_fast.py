@@ -1,0 +1,117 @@
+"""HiARM's greedy decoding with fixed shapes: the twin of ``HiARM.generate`` that ``torch.compile`` and CUDA graphs
+can run, on the same weights (it holds the HiARM, no parameters of its own) and to the same tokens
+(docs/design.md, "HiARM").
+
+``HiARM.generate`` grows its key/value cache by concatenation, so every step has other shapes. ``StaticDecoder``
+writes keys and values in place into a zero-filled cache of all 2 * 17 - 1 positions and every step attends over
+all of it under a mask, so every step has the same shapes: ``start`` once (the prefix), ``step`` 16 times with the
+step index as a tensor, ``tokens`` once; ``decode`` runs them in a Python loop (no host synchronisation: capturable
+as a CUDA graph), ``decode_looped`` runs the 16 steps inside one ``torch.while_loop``, so that ``torch.compile``
+makes the whole decoding one program. ``hipart.models.fast.FastDecoder`` runs these under inference mode,
+compiled, in reduced precision or as a CUDA graph.
+
+    q_s, q_d = StaticDecoder(hiarm).decode(x_s)    # == hiarm.generate(x_s) on CPU fp32
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from hipart.models.hiarm import HiARM
+
+Cache = list[tuple[torch.Tensor, torch.Tensor]]  # per GCSAB block: keys, values (B, heads, L, D / heads)
+
+
+class StaticDecoder:
+    """Greedy decoding of ``hiarm`` with a static key/value cache; see the module docstring. Methods, not a module:
+    the weights stay ``hiarm``'s (moving or loading ``hiarm`` moves or loads what this decodes with)."""
+
+    def __init__(self, hiarm: HiARM) -> None:
+        self.hiarm = hiarm
+
+    def new_cache(self, batch: int, device: torch.device, dtype: torch.dtype = torch.float32) -> Cache:
+        """Zero-filled keys and values (B, heads, max_length, dim / heads) for each GCSAB block (zeros, not
+        uninitialised memory: a masked NaN would still poison the attention sums)."""
+        heads, dim, gcsab = self.hiarm.cfg.heads, self.hiarm.cfg.dim, self.hiarm.gcsab
+        shape = (batch, heads, gcsab.max_length, dim // heads)
+        return [(torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype))
+                for _ in gcsab.blocks]
+
+    def start(self, x_s: torch.Tensor, cache: Cache) -> torch.Tensor:
+        """The prefix of normalized sparse poses (B, 17, 2) into cache positions 0..16 -> the hidden state at the
+        last prefix position (B, 1, D), which predicts part 0."""
+        hiarm = self.hiarm
+        J = hiarm.num_parts
+        # the prefix sees all of itself and nothing after it: attend over views of the cache's first 17 positions
+        # (writes land in the cache), unmasked, rather than over all 33 under a mask
+        prefix_cache = [(keys[:, :, :J], values[:, :, :J]) for keys, values in cache]
+        h = hiarm.gcsab.step(hiarm.prefix(x_s), prefix_cache, hiarm.steps, None)
+        # the layout ``step`` returns (row-major strides even for B = 1): one compiled step, one loop fit both
+        return h[:, -1:].clone(memory_format=torch.contiguous_format)
+
+    def tokens(self, h: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Greedy tokens of part order[step] from the hidden state h (B, 1, D); step a 0-dim tensor -> sparse (B,)
+        and dense (B, r) token indices."""
+        logits_s, logits_d = self.hiarm.head.step(h, self.hiarm.order[step.view(1)])
+        return logits_s[:, 0].argmax(-1), logits_d[:, 0].argmax(-1)
+
+    def step(self, h: torch.Tensor, step: torch.Tensor, cache: Cache
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Step k (0-dim tensor, 0..15): part order[k]'s greedy tokens from h (B, 1, D), their LSAB summary written
+        at cache position 17 + k -> tokens (B,), (B, r) and the hidden state there (B, 1, D), which predicts
+        part k + 1. Same shapes for every k."""
+        hiarm = self.hiarm
+        tok_s, tok_d = self.tokens(h, step)
+        step = step.view(1)
+        g = hiarm.lsab.step(tok_s[:, None], tok_d[:, None], hiarm.order[step])
+        position = hiarm.num_parts + step
+        visible = torch.arange(hiarm.gcsab.max_length, device=h.device)[None, :] <= position  # (1, L): causal
+        return tok_s, tok_d, hiarm.gcsab.step(g, cache, position, visible)
+
+    def decode(self, x_s: torch.Tensor, start: Callable | None = None, step: Callable | None = None,
+               tokens: Callable | None = None, cache_dtype: torch.dtype = torch.float32
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Greedy decoding -> token indices in joint order: q_s (B, 17), q_d (B, 17, r). ``start``, ``step``,
+        ``tokens`` replace the methods of those names (e.g. by compiled versions)."""
+        hiarm = self.hiarm
+        J = hiarm.num_parts
+        start, step, tokens = start or self.start, step or self.step, tokens or self.tokens
+        cache = self.new_cache(x_s.shape[0], x_s.device, cache_dtype)
+        h = start(x_s, cache)
+        out_s, out_d = [], []
+        for k in range(J - 1):
+            tok_s, tok_d, h = step(h, hiarm.steps[k], cache)
+            out_s.append(tok_s)
+            out_d.append(tok_d)
+        tok_s, tok_d = tokens(h, hiarm.steps[J - 1])
+        q_s = torch.stack([*out_s, tok_s], dim=1)  # (B, 17) in visiting order
+        q_d = torch.stack([*out_d, tok_d], dim=1)
+        return q_s[:, hiarm.joint_rank], q_d[:, hiarm.joint_rank]
+
+    def decode_looped(self, x_s: torch.Tensor, cache_dtype: torch.dtype = torch.float32
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``decode`` with its 16 steps in one ``torch.while_loop`` (call under inference mode): under
+        ``torch.compile`` the whole decoding is one program whose loop body is compiled once, with no Python, guard
+        checks or returns to the caller between steps. The body writes the cache and the token buffers in place,
+        which a while_loop allows in inference. Same tokens as ``decode``."""
+        hiarm = self.hiarm
+        B, J = x_s.shape[0], hiarm.num_parts
+        cache = self.new_cache(B, x_s.device, cache_dtype)
+        q_s = torch.zeros(B, J, dtype=torch.long, device=x_s.device)  # visiting order
+        q_d = torch.zeros(B, J, hiarm.r, dtype=torch.long, device=x_s.device)
+
+        def keep(step: torch.Tensor, tok_s: torch.Tensor, tok_d: torch.Tensor) -> None:
+            q_s.index_copy_(1, step.view(1), tok_s[:, None])
+            q_d.index_copy_(1, step.view(1), tok_d[:, None])
+
+        def body(step: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            tok_s, tok_d, h = self.step(h, step, cache)
+            keep(step, tok_s, tok_d)
+            return step + 1, h
+
+        step, h = torch.while_loop(lambda step, h: step < J - 1, body,
+                                   (torch.zeros((), dtype=torch.long, device=x_s.device), self.start(x_s, cache)))
+        keep(step, *self.tokens(h, step))
+        return q_s[:, hiarm.joint_rank], q_d[:, hiarm.joint_rank]
