@@ -92,9 +92,9 @@ class MSSTConfig:
     dim: int = setting(128, 1)  # D1
     tokens_per_part: int = setting(3, 1)  # r dense tokens per sparse token
     part_masked: bool = True  # joint-axis projection reads only the part's joints
-    token_hidden: int = setting(64, 1)  # token-mixing MLP width (PCT's token_inter_dim); our choice
-    channel_ratio: int = setting(2, 1)  # channel-mixing MLP width = channel_ratio * dim; our choice
-    decoder_blocks: int = setting(1, 1)  # mixer blocks in each decoder; our choice
+    token_hidden: int = setting(64, 1)  # token-mixing MLP width (PCT's token_inter_dim); not fixed by the paper
+    channel_ratio: int = setting(2, 1)  # channel-mixing MLP width = channel_ratio * dim; not fixed by the paper
+    decoder_blocks: int = setting(1, 1)  # mixer blocks in each decoder; not fixed by the paper
     dead_threshold: float = setting(1.0, 0)  # a code chosen fewer times than this between two checks is restarted
     restart_every: int = setting(100, 1)  # iterations between dead-code checks
     codebook_size_sparse: int = setting(1024, 2)
@@ -119,7 +119,7 @@ class HiARMConfig:
     heads: int = setting(8, 1)
     dropout: float = setting(0.25, **FRACTION)
     part_order: str = setting("center", choices=("center", "raster"))  # center-to-periphery or joint index
-    cond_token_hidden: int = setting(64, 1)  # token-mixing width of the condition mixer; our choice
+    cond_token_hidden: int = setting(64, 1)  # token-mixing width of the condition mixer; not fixed by the paper
     lambda_dense: float = setting(1.5, 0)
     occlusion_augment: bool = False
     batch_size: int = setting(64, 1)
@@ -134,9 +134,9 @@ class HiARMConfig:
 class LifterConfig:
     # "hier" (x_s + HiPART's 48 + 96 joints), "sparse" (x_s only), "gt-hier" (the true dense levels: toy experiment)
     input: str = setting("hier", choices=("hier", "sparse", "gt-hier"))
-    dim: int = setting(128, 1)  # not given in the paper: our choice
-    depth: int = setting(4, 1)  # our choice
-    # The lifter's design beyond the paper's "patch embedding, spatial transformer, regression head" (our choices,
+    dim: int = setting(128, 1)  # not given in the paper
+    depth: int = setting(4, 1)  # not fixed by the paper
+    # The lifter's design beyond the paper's "patch embedding, spatial transformer, regression head" (choices the paper leaves open,
     # measured: hipart.models.lifter and docs/design.md): joint positions relative to the root and to each joint's
     # anchor, or screen positions ("absolute"); per-joint standardization on the training split; one patch-embedding
     # map per joint or one shared map; tokens per sparse joint and per body part, per body part, or per joint; the
@@ -146,15 +146,15 @@ class LifterConfig:
     embedding: str = setting("joint", choices=("joint", "shared"))
     tokens: str = setting("sparse+parts", choices=("sparse+parts", "parts", "joints"))
     readout: str = setting("all", choices=("all", "sparse"))
-    heads: int = setting(8, 1)  # our choice
-    dropout: float = setting(0.1, **FRACTION)  # our choice
+    heads: int = setting(8, 1)  # not fixed by the paper
+    dropout: float = setting(0.1, **FRACTION)  # not fixed by the paper
     attention_dropout: float = setting(0.0, **FRACTION)  # keeps the fused attention kernel (hipart.models.transformer)
     batch_size: int = setting(256, 1)
     epochs: int = setting(25, 1)
     lr: float = setting(1e-3, **POSITIVE)
     weight_decay: float = setting(0.0, 0)  # AdamW's decoupled decay; 0: Adam, the paper's
     # std (px) of Gaussian noise added to every input joint in training: keeps the lifter from memorising the
-    # training subjects' exact surface offsets (our choice, measured: docs/results.md)
+    # training subjects' exact surface offsets (not fixed by the paper; measured: docs/results.md)
     input_noise_px: float = setting(0.5, 0)
     # the hier lifter's training levels: from HiARM's tokens sampled at temperature 1 (levels as spread as on unseen
     # frames) or its greedy decoding (what inference uses, but better on the frames HiARM was trained on)

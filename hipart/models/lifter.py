@@ -2,7 +2,7 @@
 (root-relative mm).
 
 The paper fixes "patch embedding, vanilla spatial transformer encoder, regression head" over the joints concatenated
-along the joint axis; the rest is ours, chosen by measurement (docs/design.md, "The lifter"):
+along the joint axis; the rest is left open by the paper and chosen here by measurement (docs/design.md, "The lifter"):
 
 - Input features (``features``): ``relative`` gives each joint its position relative to the root and relative to
   its *anchor*: a sparse joint's kinematic parent, a dense or fine joint's body part (the sparse joint the hierarchy

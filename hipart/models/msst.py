@@ -36,7 +36,7 @@ KIND = "msst"  # checkpoint kind
 ARCHITECTURE = ("num_blocks", "dim", "tokens_per_part", "part_masked", "token_hidden", "channel_ratio",
                 "decoder_blocks", "codebook_size_sparse", "codebook_size_dense", "ema_decay", "dead_threshold",
                 "restart_every")
-SMOOTH_L1_BETA = 0.05  # in root-RMS units (~5 px for a 100 px RMS body); our choice, the paper gives none
+SMOOTH_L1_BETA = 0.05  # in root-RMS units (~5 px for a 100 px RMS body); not fixed by the paper, the paper gives none
 
 
 class PoseNormalizer:

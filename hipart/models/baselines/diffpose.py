@@ -41,10 +41,10 @@ class DiffPoseSettings:
     sample_from: int = setting(24, 1)  # the timestep sampling starts from
     hypotheses: int = setting(1, 1)
     seed: int = setting(0, 0)  # sampling noise: fixed seed, so inference is deterministic
-    lr: float = setting(1e-3, **POSITIVE)  # our choice
+    lr: float = setting(1e-3, **POSITIVE)  # not fixed by the paper
     weight_decay: float = setting(0.0, 0)
     batch_size: int = setting(1024, 1)
-    epochs: int = setting(25, 1)  # our choice (the lifter's schedule)
+    epochs: int = setting(25, 1)  # not fixed by the paper (the lifter's schedule)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:

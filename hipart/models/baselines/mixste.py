@@ -6,7 +6,7 @@ Input ``sparse`` reads the 17 2D joints per frame; ``hier`` reads the 161 joints
 f stored frames, the last one padded by repeating the final frame (padded frames carry no loss and no score);
 build the dataset with stride 1 for real video rates. Training windows may overlap (``train_stride`` < f, more
 windows from few sequences); test windows never do, so every test frame is scored once. Architecture defaults follow the published model
-(width 512, 8 spatial + 8 temporal blocks, 8 heads, f = 243); learning rate and epochs are our choices. MixSTE's
+(width 512, 8 spatial + 8 temporal blocks, 8 heads, f = 243); learning rate and epochs are not from MixSTE. MixSTE's
 weighted MPJPE and temporal-consistency terms are left out.
 """
 
@@ -35,11 +35,11 @@ class MixSTESettings:
     heads: int = setting(8, 1)
     dropout: float = setting(0.1, **FRACTION)
     velocity_weight: float = setting(2.0, 0)
-    lr: float = setting(4e-4, **POSITIVE)  # our choice
+    lr: float = setting(4e-4, **POSITIVE)  # not fixed by the paper
     weight_decay: float = setting(0.0, 0)
     batch_size: int = setting(16, 1)  # windows per batch
     train_stride: int = setting(0, 0)  # frames between training windows; 0 = f (no overlap)
-    epochs: int = setting(25, 1)  # our choice
+    epochs: int = setting(25, 1)  # not fixed by the paper
 
 
 class MixSTE(nn.Module):
