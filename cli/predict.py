@@ -14,14 +14,22 @@ from hipart.runs import DEMO_RUN
 @click.option("--run", type=click.Path(path_type=Path), default=DEMO_RUN, show_default=True,
               help="Run folder from 'hipart train all' (msst/, hiarm/, lifter_hier/).")
 @click.option("--input", "inp", type=click.Path(path_type=Path), default=None,
-              help="Keypoints: .npy/.npz of (N, 17, 2) px, a .json {keypoints, image_size}, or VideoPose3D's 2D npz.")
+              help="Keypoints: .npy/.npz of (N, 17, 2) px, a .json {keypoints, image_size}, VideoPose3D's 2D npz "
+                   "(h36m); COCO-17 JSON from mmpose, ViTPose or YOLO-pose (coco); OpenPose BODY_25 / COCO-18 JSON, "
+                   "a file or a folder of per-frame files (openpose). A keypoint file may hold several people: "
+                   "every person of every frame is lifted, each row with its person_id and frame.")
+@click.option("--format", "fmt", type=click.Choice(["coco", "openpose", "h36m"]), default=None,
+              help="The --input's keypoint format. Default: detected from the file (arrays and ambiguous JSON are "
+                   "h36m). COCO and OpenPose joints are mapped to Human3.6M's 17 (see docs/inference.md).")
 @click.option("--image", "images", type=click.Path(path_type=Path), multiple=True,
-              help="An image (or a folder of images); repeatable. The built-in detector finds the person.")
+              help="An image (or a folder of images); repeatable. The built-in detector (BlazePose) finds one person "
+                   "per image.")
 @click.option("--video", type=click.Path(path_type=Path), default=None,
               help="A video file; every frame is detected and lifted.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("preds.npz"), show_default=True,
               help="Output .npz (or .json): x_s, x_d, x_f (px) and X (N, 17, 3) root-relative mm; for images and "
-                   "videos also detected, confidence, image_size (and file names). NaN where no person was found.")
+                   "videos also detected, confidence, image_size (and file names); for COCO / OpenPose keypoints "
+                   "confidence, person_id and frame. NaN where no person was found.")
 @click.option("--image-size", type=int, nargs=2, default=None, metavar="W H",
               help="Keypoint input: image width and height in px (the lifter reads screen-normalized 2D).")
 @click.option("--adapter", type=click.Path(path_type=Path), default=None,
@@ -37,22 +45,25 @@ from hipart.runs import DEMO_RUN
                    "compiling costs on two CPU cores, so a short input never waits for the compiler) and fall back "
                    "to eager decoding with a warning if compiling fails.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def predict(run: Path, inp: Path | None, images: tuple[Path, ...], video: Path | None, out: Path,
+def predict(run: Path, inp: Path | None, fmt: str | None, images: tuple[Path, ...], video: Path | None, out: Path,
             image_size: tuple[int, int] | None, adapter: Path | None, figures: Path | None, no_figures: bool,
             device: str, compile_: bool | None, quiet: bool) -> None:
     """2D keypoints, images or a video to hierarchical 2D (17/48/96 joints) and 3D poses with a trained run.
 
     Images and videos need the images extra (pip install -e '.[images]') and a joint adapter: 'hipart data render'
-    and 'hipart detect' on the run's dataset fit one."""
+    and 'hipart detect' on the run's dataset fit one. BlazePose on images and video frames finds one person; a
+    keypoint file (--input) may hold several, and every one is lifted."""
     from hipart.errors import HipartError
     from hipart.predict import predict_file, predict_images, predict_video
 
     if sum((inp is not None, bool(images), video is not None)) != 1:
         raise HipartError("give exactly one of --input (keypoints), --image (images) or --video")
+    if fmt is not None and inp is None:
+        raise HipartError("--format describes an --input keypoint file; images and videos need none")
     stem, compile = out.with_suffix(""), "auto" if compile_ is None else compile_
     if inp is not None:
         arrays = predict_file(run, inp, out, tuple(image_size) if image_size else None, device, log=click.echo,
-                              compile=compile)
+                              compile=compile, fmt=fmt)
         click.echo(f"predicted {sum(len(v) for k, v in arrays.items() if k.endswith('X'))} poses -> {out}")
     elif images:
         folder = None if no_figures else (figures or stem.with_name(f"{stem.name}_figures"))

@@ -3,8 +3,11 @@
 Keypoint inputs: an ``.npy``/``.npz`` of (N, 17, 2) px (see :func:`hipart.densify.load_keypoints`), a ``.json``
 holding ``{"keypoints": [[[x, y] x 17] x N], "image_size": [w, h]}`` (or ``"intrinsics": {"width", "height",
 ...}``), or VideoPose3D's 2D archive (``positions_2d`` = {subject: {action: [camera arrays]}}), whose image sizes
-come from the packaged Human3.6M calibration. The lifter reads screen-normalized coordinates, so the image size
-matters; without one, 1000 x 1000 is assumed and said.
+come from the packaged Human3.6M calibration. Other detectors' files (``--format coco|openpose``, detected from a
+``.json`` where unambiguous; see :mod:`hipart.keypoint_formats`): COCO-17 as mmpose, ViTPose and YOLO-pose write
+it, OpenPose BODY_25 / COCO-18 (a file, or a folder of per-frame files), every person of every frame, mapped to the
+17 joints; their outputs add ``confidence`` (N, 17), ``person_id`` and ``frame`` (N,) per row. The lifter reads
+screen-normalized coordinates, so the image size matters; without one, 1000 x 1000 is assumed and said.
 
 Image inputs (``--image``, ``--video``; the ``images`` extra): the built-in detector (BlazePose) finds the person,
 the joint adapter fitted on the run's rendered training images (``hipart detect --data DATASET``) maps its
@@ -15,7 +18,6 @@ beside the 3D skeleton.
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 from pathlib import Path
@@ -34,6 +36,7 @@ from hipart.detect.dataset import ADAPTER, detections_dir
 from hipart.errors import HipartError
 from hipart.figures import prediction_figure
 from hipart.io import atomic_path, umask, write_json_atomic
+from hipart.keypoint_formats import FORMATS, LAYOUT_TITLES, People, detect_format, parse_people, read_json, to_h36m
 from hipart.models.hipart import HiPART
 from hipart.render.store import import_cv2, iter_images, read_image
 from hipart.runs import RunLayout
@@ -42,11 +45,8 @@ DEFAULT_SIZE = (1000, 1000)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
-def _json_keypoints(path: Path) -> tuple[np.ndarray, tuple[int, int] | None]:
-    try:
-        obj = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HipartError(f"{path}: not valid JSON ({exc})") from None
+def _json_keypoints(path: Path, obj: object) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """hipart's own (h36m) JSON layout, already parsed: (N, 17, 2) px and the image size if given."""
     if isinstance(obj, list):
         obj = {"keypoints": obj}
     if not isinstance(obj, dict) or "keypoints" not in obj:
@@ -66,10 +66,95 @@ def _json_keypoints(path: Path) -> tuple[np.ndarray, tuple[int, int] | None]:
     return x, size
 
 
-def read_inputs(path: str | Path, image_size: tuple[int, int] | None, log: Callable[[str], None] = print
-                ) -> dict[str, tuple[np.ndarray, tuple[int, int]]]:
-    """Named groups of keypoints with their image size: one group, or one per VideoPose3D subject/action/camera."""
+Group = tuple[np.ndarray, tuple[int, int], dict[str, np.ndarray]]
+
+
+def read_inputs(path: str | Path, image_size: tuple[int, int] | None, log: Callable[[str], None] = print,
+                fmt: str | None = None) -> dict[str, Group]:
+    """Named groups of keypoints (N, 17, 2) px with their image size and further per-row arrays (``confidence``,
+    ``person_id``, ``frame`` for other detectors' files, none for h36m): one group, or one per VideoPose3D
+    subject/action/camera. ``fmt``: one of ``FORMATS``, or None to detect it from the file."""
     path = Path(path)
+    if fmt is not None and fmt not in FORMATS:
+        raise HipartError(f"unknown keypoint format '{fmt}'; use one of {', '.join(FORMATS)}")
+    if path.is_dir() and fmt != "h36m":
+        return _people_group(_folder_people(path, fmt), path, image_size, log)
+    obj = None
+    if path.suffix == ".json":
+        obj = read_json(path)
+        found = detect_format(obj)
+        if fmt is None and found is None:
+            raise HipartError(f"{path}: cannot tell the keypoint format; expected {{'keypoints': [[[x, y] x 17] x N], "
+                              "'image_size': [w, h]}, COCO-17 people or an OpenPose file (or pass --format)")
+        fmt = fmt or found
+    elif fmt in ("coco", "openpose"):
+        raise HipartError(f"{path}: {fmt} keypoints are read from their .json files (or a folder of them); give the "
+                          "detector's JSON output, or --format h36m for an array in Human3.6M order")
+    if fmt in ("coco", "openpose"):
+        return _people_group(parse_people(obj, fmt, path), path, image_size, log)
+    return {k: (x, size, {}) for k, (x, size) in _h36m_inputs(path, obj, image_size, log).items()}
+
+
+def _folder_people(folder: Path, fmt: str | None) -> People:
+    """A folder of per-frame JSON files (OpenPose's --write_json, mmpose's pred_out_dir): the frame is the file's
+    index in name order."""
+    files = sorted(p for p in folder.iterdir() if p.suffix == ".json" and p.is_file())
+    if not files:
+        raise HipartError(f"{folder}: a folder without .json files; give a keypoint file or a folder of per-frame "
+                          "OpenPose / mmpose JSON files")
+    parts, layouts = [], set()
+    for i, f in enumerate(files):
+        obj = read_json(f)
+        this = fmt or detect_format(obj)
+        if this not in ("coco", "openpose"):
+            raise HipartError(f"{f}: not a COCO-17 or OpenPose keypoint file; a folder holds one JSON file per frame "
+                              "(pass --format coco or openpose)")
+        if fmt is None:
+            fmt = this
+        try:
+            people = parse_people(obj, this, f)
+        except HipartError as exc:
+            if "no people in this file" in str(exc):
+                continue  # a frame without people
+            raise
+        parts.append((i, people))
+        layouts.add(people.layout)
+    if not parts:
+        raise HipartError(f"{folder}: no people in any of its {len(files)} files (the detector found nobody); give "
+                          "files with at least one person")
+    if len(layouts) > 1:
+        raise HipartError(f"{folder}: files of different layouts ({', '.join(sorted(layouts))}); use one detector")
+    cat = lambda k: np.concatenate([getattr(p, k) for _, p in parts])  # noqa: E731
+    return People(cat("keypoints"), cat("confidence"), cat("person_id"),
+                  np.concatenate([np.full(len(p.person_id), i, np.int64) for i, p in parts]), parts[0][1].layout,
+                  tuple(dict.fromkeys(n for _, p in parts for n in p.notes)))
+
+
+def _people_group(people: People, path: Path, image_size: tuple[int, int] | None, log: Callable[[str], None]
+                  ) -> dict[str, Group]:
+    """One group of another detector's people mapped to Human3.6M's joints, with what was said about them."""
+    x, conf = to_h36m(people.keypoints, people.confidence, people.layout)
+    frames = len(np.unique(people.frame))
+    log(f"{path}: {LAYOUT_TITLES[people.layout]} keypoints, {len(x)} pose(s) of {len(np.unique(people.person_id))} "
+        f"person id(s) in {frames} frame(s), mapped to Human3.6M's 17 joints")
+    for note in people.notes:
+        log(f"{path}: {note}")
+    missing = int((people.confidence <= 0).sum())
+    if missing:
+        log(f"{path}: {missing} keypoint(s) are missing (confidence 0); their joints keep the file's coordinates "
+            "and confidence 0")
+    size = image_size
+    if size is None:
+        size = DEFAULT_SIZE
+        log(f"no image size given: assuming {size[0]} x {size[1]} px (pass --image-size W H)")
+    size = check_image_size(size, path)
+    return {"": (check_keypoint_range(x, path, size), size,
+                 {"confidence": conf, "person_id": people.person_id, "frame": people.frame})}
+
+
+def _h36m_inputs(path: Path, obj: object, image_size: tuple[int, int] | None, log: Callable[[str], None]
+                 ) -> dict[str, tuple[np.ndarray, tuple[int, int]]]:
+    """Keypoints in Human3.6M order: arrays, hipart's JSON (``obj``, parsed) or VideoPose3D's 2D archive."""
     if path.suffix == ".npz" and path.is_file() and zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
             is_vp3d = "positions_2d.npy" in zf.namelist()
@@ -87,9 +172,7 @@ def read_inputs(path: str | Path, image_size: tuple[int, int] | None, log: Calla
                                                                                   size), size)
             return groups
     if path.suffix == ".json":
-        if not path.is_file():
-            raise HipartError(f"{path}: file not found")
-        x, size = _json_keypoints(path)
+        x, size = _json_keypoints(path, obj)
         x = check_keypoints(x, path)
     else:
         x, size = load_keypoints(path), None
@@ -111,17 +194,24 @@ def check_image_size(size: tuple[int, int], where: str | Path) -> tuple[int, int
 
 
 def predict_file(run: str | Path, inp: str | Path, out: str | Path, image_size: tuple[int, int] | None = None,
-                 device: str = "auto", log: Callable[[str], None] = print, compile: bool | str = "auto"
-                 ) -> dict[str, np.ndarray]:
-    """Run the HiPART model of ``run`` on ``inp``; write x_s, x_d, x_f (px) and X (mm) to ``out``. ``compile``:
-    HiPART's fast decoding compiled (True), eager (False) or "auto" (see ``hipart.models.fast``)."""
+                 device: str = "auto", log: Callable[[str], None] = print, compile: bool | str = "auto",
+                 fmt: str | None = None) -> dict[str, np.ndarray]:
+    """Run the HiPART model of ``run`` on ``inp``; write x_s, x_d, x_f (px) and X (mm) to ``out`` (plus
+    ``confidence``, ``person_id``, ``frame`` per row for COCO / OpenPose inputs). ``fmt``: the keypoint format (one
+    of ``hipart.keypoint_formats.FORMATS``; None: detected). ``compile``: HiPART's fast decoding compiled (True),
+    eager (False) or "auto" (see ``hipart.models.fast``). The input is read and checked before the model loads."""
+    notes: list[str] = []
+    groups = read_inputs(inp, image_size, notes.append, fmt)
     model = HiPART.from_run(run, device, compile=compile)
+    for note in notes:
+        log(note)
     arrays: dict[str, np.ndarray] = {}
-    for name, (x_s, size) in read_inputs(inp, image_size, log).items():
+    for name, (x_s, size, extra) in groups.items():
         pred = model(x_s, size)
         prefix = f"{name}/" if name else ""
-        arrays.update({f"{prefix}x_s": x_s, f"{prefix}x_d": pred["x_d"].cpu().numpy(),
-                       f"{prefix}x_f": pred["x_f"].cpu().numpy(), f"{prefix}X": pred["X"].cpu().numpy()})
+        arrays.update({f"{prefix}x_s": x_s, **{f"{prefix}{k}": v for k, v in extra.items()},
+                       f"{prefix}x_d": pred["x_d"].cpu().numpy(), f"{prefix}x_f": pred["x_f"].cpu().numpy(),
+                       f"{prefix}X": pred["X"].cpu().numpy()})
     write_predictions(out, arrays)
     return arrays
 

@@ -192,6 +192,15 @@ FILES: dict[str, Callable[[Path, object], None]] = {
     "kp_broken.json": text("{not json"),
     "kp_strings.json": text(json.dumps({"keypoints": [[["a", "b"]] * 17]})),
     "kp_size.json": text(json.dumps({"keypoints": POSE.tolist(), "image_size": "big"})),
+    "coco_16.json": text(json.dumps([{"keypoints": POSE[0, :16].tolist(), "keypoint_scores": [0.9] * 16}])),
+    "openpose_60.json": text(json.dumps({"version": 1.3, "people": [{"pose_keypoints_2d": [1.0] * 60}]})),
+    "openpose_nobody.json": text(json.dumps({"version": 1.3, "people": []})),
+    "coco_nobody.json": text("[]"),
+    "openpose_conf.json": text(json.dumps({"version": 1.3, "people": [
+        {"pose_keypoints_2d": np.c_[POSE[0, :1].repeat(25, 0), np.full(25, 3.0)].reshape(-1).tolist()}]})),
+    "coco_null.json": text(json.dumps([{"image_id": 1, "keypoints": [None, None, 1.0] * 17, "score": 0.9}])),
+    "coco.json": text(json.dumps([{"keypoints": POSE[0].tolist(), "keypoint_scores": [0.9] * 17}])),
+    "kp_unknown.json": text(json.dumps({"points": [1, 2]})),
     "run_without_hiarm": run_without("hiarm"),
     "run_corrupted": corrupted_run,
     "keypoint_model.json": text("{broken"),
@@ -314,6 +323,24 @@ CASES: dict[tuple[str, str], list[str]] = {
         ["predict", "--run", "{out}/run", "--out", "{out}/p.npz"],
     ("hipart predict", "`--run` folder without checkpoints"):
         ["predict", "--run", "{empty_folder}", "--input", "{kp.npy}", "--out", "{out}/p.npz"],
+    ("hipart predict", "a COCO-17 file with 16 keypoints per person"):
+        ["predict", "--run", "{out}/run", "--input", "{coco_16.json}", "--out", "{out}/p.npz"],
+    ("hipart predict", "an OpenPose file with 60 numbers per person"):
+        ["predict", "--run", "{out}/run", "--input", "{openpose_60.json}", "--out", "{out}/p.npz"],
+    ("hipart predict", "an OpenPose file without people"):
+        ["predict", "--run", "{out}/run", "--input", "{openpose_nobody.json}", "--out", "{out}/p.npz"],
+    ("hipart predict", "a COCO-17 file without people (`[]`, as mmpose writes)"):
+        ["predict", "--run", "{out}/run", "--input", "{coco_nobody.json}", "--out", "{out}/p.npz"],
+    ("hipart predict", "OpenPose confidences of 3"):
+        ["predict", "--run", "{out}/run", "--input", "{openpose_conf.json}", "--out", "{out}/p.npz"],
+    ("hipart predict", "COCO-17 keypoints holding null (NaN)"):
+        ["predict", "--run", "{out}/run", "--input", "{coco_null.json}", "--out", "{out}/p.npz"],
+    ("hipart predict", "`--format openpose` with a COCO-17 file"):
+        ["predict", "--run", "{out}/run", "--input", "{coco.json}", "--format", "openpose", "--out", "{out}/p.npz"],
+    ("hipart predict", "`--format coco` with an `.npy` array"):
+        ["predict", "--run", "{out}/run", "--input", "{kp.npy}", "--format", "coco", "--out", "{out}/p.npz"],
+    ("hipart predict", "a `.json` of no known keypoint layout"):
+        ["predict", "--run", "{out}/run", "--input", "{kp_unknown.json}", "--out", "{out}/p.npz"],
     ("hipart densify", "`--out` that is not `.npz`"):
         ["densify", "--run", "{empty_folder}", "--input", "{kp.npy}", "--out", "{out}/d.txt"],
     ("hipart densify", "`--run` folder without checkpoints"):

@@ -52,6 +52,9 @@ def test_low_level_modules_import_no_higher_layer():
     forbidden = {
         "hipart.skeleton": ("hipart.body", "hipart.coarsen", "hipart.data", "hipart.models", "hipart.training",
                             "hipart.bench"),
+        "hipart.keypoint_formats": ("hipart.body", "hipart.coarsen", "hipart.data", "hipart.models", "hipart.training",
+                                    "hipart.bench", "hipart.render", "hipart.detect", "hipart.pipeline",
+                                    "hipart.predict", "hipart.densify"),
         "hipart.camera": ("hipart.body", "hipart.data", "hipart.models", "hipart.training", "hipart.bench"),
         "hipart.config": ("hipart.models", "hipart.training", "hipart.bench", "hipart.data"),
         "hipart.runs": ("hipart.models", "hipart.training", "hipart.bench", "hipart.data"),
