@@ -3,7 +3,8 @@ checkpoint can be skipped, continued or must be refused.
 
 A checkpoint is a dict saved with ``torch.save`` (atomically) and read with ``weights_only=True`` (no code runs on
 load), holding at least ``kind`` (the stage, e.g. ``msst`` or ``baseline:diffpose``), ``model`` (the state dict),
-``model_args`` (what rebuilds the model: ``Model.from_args``), ``config`` (the run's config), ``epoch``, ``step``,
+``model_args`` (what rebuilds the model: ``Model.from_args``; for a HiPART stage, its ``cfg`` is the architecture part
+of the stage's settings, :func:`hipart.config.architecture`), ``config`` (the run's config), ``epoch``, ``step``,
 ``finished`` and ``hierarchy_hash``; plus the optimiser and scheduler state for an exact resume, and its provenance
 (``data_sha256``, ``upstream``: the sha256 of the dataset manifest and of the stage checkpoints it was trained on).
 """
@@ -51,6 +52,8 @@ def load_model(path: str | Path, kind: str, build: Callable[[dict[str, Any]], nn
     try:
         model = build(ckpt["model_args"])
         model.load_state_dict(ckpt["model"])
+    except HipartError as exc:  # e.g. model settings this version does not have (hipart.config.from_architecture)
+        raise HipartError(f"{path}: {exc}") from None
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise HipartError(f"{path}: the weights do not fit the model they describe ({type(exc).__name__}); "
                           "retrain the stage with --force") from None

@@ -5,6 +5,11 @@ command's default), ``bench`` (the benchmark tables: about 1-2 hours on 2 CPU co
 the HiPART supplement, Sec. C and Table 3; also the dataclass defaults below). A YAML file holds any subset of the
 sections below; unknown keys and wrongly typed values are errors that name the key. A file may start from a
 preset with ``base: demo``.
+
+Each stage's section (``msst``, ``hiarm``, ``lifter``) holds two kinds of settings, told apart where the field is
+declared: the model's architecture (``setting(..., arch=True)``: what a checkpoint stores in its ``model_args`` and
+rebuilds the model from, :func:`architecture` / :func:`from_architecture`) and its training (every other field: free
+to differ when a checkpoint is resumed or loaded). The YAML keys stay flat (``lifter: {dim: 32, epochs: 9}``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from hipart.errors import HipartError
 from hipart.io import write_text_atomic
 
 PRESETS = ("tiny", "demo", "bench", "paper")
+ARCH = "arch"  # field metadata key: True for a stage's architecture settings (see setting)
 
 
 @dataclass(frozen=True)
@@ -49,15 +55,56 @@ class Bounds:
 
 
 def setting(default: Any, low: float | None = None, high: float | None = None, *, low_open: bool = False,
-            high_open: bool = False, choices: tuple[str, ...] | None = None) -> Any:
-    """A config field with its allowed range (numbers) or choices (strings), checked by :func:`check_settings`."""
-    meta: dict[str, Any] = {}
+            high_open: bool = False, choices: tuple[str, ...] | None = None, arch: bool = False) -> Any:
+    """A config field with its allowed range (numbers) or choices (strings), checked by :func:`check_settings`.
+    ``arch``: the field shapes a stage's model (stored in its checkpoints, :func:`architecture`); otherwise it is a
+    training setting."""
+    meta: dict[str, Any] = {ARCH: arch}
     if choices is not None:
         meta["choices"] = choices
     if low is not None or high is not None:
         meta["bounds"] = Bounds(low, high, low_open, high_open)
     factory = {"default_factory": lambda: default} if isinstance(default, (list, tuple, dict)) else {"default": default}
     return field(metadata=meta, **factory)
+
+
+def architecture_fields(cls: type) -> tuple[str, ...]:
+    """The architecture fields of a stage's settings class, in declaration order. Every field must be declared with
+    :func:`setting` (architecture or training); one that is not is an error naming it."""
+    fields = dataclasses.fields(cls)
+    unmarked = [f.name for f in fields if ARCH not in f.metadata]
+    if unmarked:
+        raise TypeError(f"{cls.__name__}.{unmarked[0]} is neither architecture nor training: declare it with "
+                        "setting(..., arch=True) or setting(...)")
+    return tuple(f.name for f in fields if f.metadata[ARCH])
+
+
+def training_fields(cls: type) -> tuple[str, ...]:
+    """The training fields of a stage's settings class (every field not in :func:`architecture_fields`)."""
+    arch = architecture_fields(cls)
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name not in arch)
+
+
+def architecture(section: Any) -> dict[str, Any]:
+    """A stage's architecture settings (``model_args()["cfg"]`` of its model): name -> value."""
+    return {name: _plain(getattr(section, name)) for name in architecture_fields(type(section))}
+
+
+def from_architecture(cls: type, values: dict[str, Any], section: str) -> Any:
+    """Stage settings rebuilt from the architecture part a checkpoint stored (:func:`architecture`); the training
+    fields take their defaults. A stored key that is not an architecture field of ``cls`` (the checkpoint describes a
+    model this code cannot build) or a value of the wrong type or range is a one-line error naming it. An
+    architecture field the checkpoint lacks takes its default: a field added later must default to what the earlier
+    models were, or the model maps such checkpoints itself (the lifter's ``LEGACY_DESIGN``)."""
+    known = architecture_fields(cls)
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise HipartError(f"the checkpoint's model settings hold '{section}.{unknown[0]}', which is not an "
+                          f"architecture setting of this version ({', '.join(known)}); retrain the stage with --force")
+    try:
+        return settings_from(cls, values, f"{section}.")
+    except HipartError as exc:
+        raise HipartError(f"the checkpoint's model settings: {exc}; retrain the stage with --force") from None
 
 
 POSITIVE = {"low": 0, "low_open": True}  # > 0
@@ -88,18 +135,21 @@ class DataConfig:
 
 @dataclass
 class MSSTConfig:
-    num_blocks: int = setting(4, 1)  # L1, MLP-Mixer blocks per encoder
-    dim: int = setting(128, 1)  # D1
-    tokens_per_part: int = setting(3, 1)  # r dense tokens per sparse token
-    part_masked: bool = True  # joint-axis projection reads only the part's joints
-    token_hidden: int = setting(64, 1)  # token-mixing MLP width (PCT's token_inter_dim); not fixed by the paper
-    channel_ratio: int = setting(2, 1)  # channel-mixing MLP width = channel_ratio * dim; not fixed by the paper
-    decoder_blocks: int = setting(1, 1)  # mixer blocks in each decoder; not fixed by the paper
-    dead_threshold: float = setting(1.0, 0)  # a code chosen fewer times than this between two checks is restarted
-    restart_every: int = setting(100, 1)  # iterations between dead-code checks
-    codebook_size_sparse: int = setting(1024, 2)
-    codebook_size_dense: int = setting(1024, 2)
-    ema_decay: float = setting(0.99, 0, 1, low_open=True, high_open=True)
+    num_blocks: int = setting(4, 1, arch=True)  # L1, MLP-Mixer blocks per encoder
+    dim: int = setting(128, 1, arch=True)  # D1
+    tokens_per_part: int = setting(3, 1, arch=True)  # r dense tokens per sparse token
+    part_masked: bool = setting(True, arch=True)  # joint-axis projection reads only the part's joints
+    # token-mixing MLP width (PCT's token_inter_dim); not fixed by the paper
+    token_hidden: int = setting(64, 1, arch=True)
+    # channel-mixing MLP width = channel_ratio * dim; not fixed by the paper
+    channel_ratio: int = setting(2, 1, arch=True)
+    decoder_blocks: int = setting(1, 1, arch=True)  # mixer blocks in each decoder; not fixed by the paper
+    # a code chosen fewer times than this between two checks is restarted
+    dead_threshold: float = setting(1.0, 0, arch=True)
+    restart_every: int = setting(100, 1, arch=True)  # iterations between dead-code checks
+    codebook_size_sparse: int = setting(1024, 2, arch=True)
+    codebook_size_dense: int = setting(1024, 2, arch=True)
+    ema_decay: float = setting(0.99, 0, 1, low_open=True, high_open=True, arch=True)
     beta: float = setting(0.25, 0)  # commitment weight
     lambda_local: float = setting(1.0, 0)
     lambda_global: float = setting(0.3, 0)
@@ -114,14 +164,15 @@ class MSSTConfig:
 
 @dataclass
 class HiARMConfig:
-    num_blocks: int = setting(12, 1)  # L2, GCSAB blocks
-    dim: int = setting(128, 1)  # D2
-    heads: int = setting(8, 1)
-    dropout: float = setting(0.25, **FRACTION)
-    part_order: str = setting("center", choices=("center", "raster"))  # center-to-periphery or joint index
-    cond_token_hidden: int = setting(64, 1)  # token-mixing width of the condition mixer; not fixed by the paper
+    num_blocks: int = setting(12, 1, arch=True)  # L2, GCSAB blocks
+    dim: int = setting(128, 1, arch=True)  # D2
+    heads: int = setting(8, 1, arch=True)
+    dropout: float = setting(0.25, **FRACTION, arch=True)
+    part_order: str = setting("center", choices=("center", "raster"), arch=True)  # center-to-periphery or joint index
+    # token-mixing width of the condition mixer; not fixed by the paper
+    cond_token_hidden: int = setting(64, 1, arch=True)
     lambda_dense: float = setting(1.5, 0)
-    occlusion_augment: bool = False
+    occlusion_augment: bool = setting(False)
     batch_size: int = setting(64, 1)
     epochs: int = setting(50, 1)
     lr: float = setting(5e-4, **POSITIVE)
@@ -133,22 +184,23 @@ class HiARMConfig:
 @dataclass
 class LifterConfig:
     # "hier" (x_s + HiPART's 48 + 96 joints), "sparse" (x_s only), "gt-hier" (the true dense levels: toy experiment)
-    input: str = setting("hier", choices=("hier", "sparse", "gt-hier"))
-    dim: int = setting(128, 1)  # not given in the paper
-    depth: int = setting(4, 1)  # not fixed by the paper
+    input: str = setting("hier", choices=("hier", "sparse", "gt-hier"), arch=True)
+    dim: int = setting(128, 1, arch=True)  # not given in the paper
+    depth: int = setting(4, 1, arch=True)  # not fixed by the paper
     # The lifter's design beyond the paper's "patch embedding, spatial transformer, regression head" (choices the paper leaves open,
     # measured: hipart.models.lifter and docs/design.md): joint positions relative to the root and to each joint's
     # anchor, or screen positions ("absolute"); per-joint standardization on the training split; one patch-embedding
     # map per joint or one shared map; tokens per sparse joint and per body part, per body part, or per joint; the
     # 3D pose regressed from all output tokens or each sparse joint from its own token.
-    features: str = setting("relative", choices=("relative", "absolute"))
-    standardize: bool = True
-    embedding: str = setting("joint", choices=("joint", "shared"))
-    tokens: str = setting("sparse+parts", choices=("sparse+parts", "parts", "joints"))
-    readout: str = setting("all", choices=("all", "sparse"))
-    heads: int = setting(8, 1)  # not fixed by the paper
-    dropout: float = setting(0.1, **FRACTION)  # not fixed by the paper
-    attention_dropout: float = setting(0.0, **FRACTION)  # keeps the fused attention kernel (hipart.models.transformer)
+    features: str = setting("relative", choices=("relative", "absolute"), arch=True)
+    standardize: bool = setting(True, arch=True)
+    embedding: str = setting("joint", choices=("joint", "shared"), arch=True)
+    tokens: str = setting("sparse+parts", choices=("sparse+parts", "parts", "joints"), arch=True)
+    readout: str = setting("all", choices=("all", "sparse"), arch=True)
+    heads: int = setting(8, 1, arch=True)  # not fixed by the paper
+    dropout: float = setting(0.1, **FRACTION, arch=True)  # not fixed by the paper
+    # 0 keeps the fused attention kernel (hipart.models.transformer)
+    attention_dropout: float = setting(0.0, **FRACTION, arch=True)
     batch_size: int = setting(256, 1)
     epochs: int = setting(25, 1)
     lr: float = setting(1e-3, **POSITIVE)

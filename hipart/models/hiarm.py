@@ -23,7 +23,6 @@ load: ``HiARM`` renames their keys on the way in (``legacy_key``).
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +31,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from hipart.checkpoints import load_model
-from hipart.config import HiARMConfig
+from hipart.config import HiARMConfig, architecture, from_architecture
 from hipart.models.mixer import MixerBlock
 from hipart.models.transformer import Block
 from hipart.skeleton import H36M
 
 KIND = "hiarm"  # checkpoint kind
-ARCHITECTURE = ("num_blocks", "dim", "heads", "dropout", "part_order", "cond_token_hidden")
 # Keys of the layout before LSAB, GCSAB and PredictionHead were modules -> their keys now. Entries ending in "."
 # rename every key under them; the others are single parameters.
 LEGACY_KEYS = {"embed_s.": "lsab.embed_s.", "embed_d.": "lsab.embed_d.", "slot": "lsab.slot",
@@ -257,12 +255,12 @@ class HiARM(nn.Module):
         return q_s, q_d
 
     def model_args(self) -> dict[str, Any]:
-        return {"cfg": {k: v for k, v in asdict(self.cfg).items() if k in ARCHITECTURE},
+        return {"cfg": architecture(self.cfg),
                 "tokens_per_part": self.r, "codebook_sparse": self.K_s, "codebook_dense": self.K_d}
 
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> "HiARM":
-        return cls(HiARMConfig(**args["cfg"]), args["tokens_per_part"], args["codebook_sparse"],
+        return cls(from_architecture(HiARMConfig, args["cfg"], KIND), args["tokens_per_part"], args["codebook_sparse"],
                    args["codebook_dense"])
 
     @classmethod

@@ -26,7 +26,6 @@ along the joint axis; the rest is left open by the paper and chosen here by meas
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -35,16 +34,15 @@ import torch
 from torch import nn
 
 from hipart.checkpoints import load_model
-from hipart.config import LifterConfig
+from hipart.config import LifterConfig, architecture, from_architecture
 from hipart.models.transformer import Block
 from hipart.skeleton import H36M
 from hipart.units import MM_PER_METRE
 
 KIND = "lifter"  # checkpoint kind
-ARCHITECTURE = ("input", "dim", "depth", "heads", "dropout", "attention_dropout", "features", "standardize",
-                "embedding", "tokens", "readout")
-# Checkpoints written before these choices hold a plain spatial transformer: screen positions, one shared
-# embedding, each sparse joint read from its own token. They load as exactly that.
+# Checkpoints written before the choices above (they store neither these settings nor "anchors") hold a plain
+# spatial transformer: screen positions, one shared embedding, each sparse joint read from its own token. They load
+# as exactly that.
 LEGACY_DESIGN = {"features": "absolute", "standardize": False, "embedding": "shared", "tokens": "joints",
                  "readout": "sparse"}
 NO_ANCHOR = -1  # the root: its anchor offset is its own screen position
@@ -159,14 +157,15 @@ class Lifter(nn.Module):
         return out - out[:, :1]
 
     def model_args(self) -> dict[str, Any]:
-        return {"cfg": {k: v for k, v in asdict(self.cfg).items() if k in ARCHITECTURE},
+        return {"cfg": architecture(self.cfg),
                 "anchors": self.anchors.tolist()}
 
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> "Lifter":
         if "anchors" in args:
-            return cls(LifterConfig(**args["cfg"]), args["anchors"])
-        model = cls(LifterConfig(**{**args["cfg"], **LEGACY_DESIGN}), joint_anchors(args["num_inputs"]))
+            return cls(from_architecture(LifterConfig, args["cfg"], KIND), args["anchors"])
+        model = cls(from_architecture(LifterConfig, {**args["cfg"], **LEGACY_DESIGN}, KIND),
+                    joint_anchors(args["num_inputs"]))
         # its weights come without the buffers, which the legacy design does not use: keep the built ones
         model._register_load_state_dict_pre_hook(_keep_buffers, with_module=True)
         return model

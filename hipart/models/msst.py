@@ -16,7 +16,7 @@ model and inverted on output, so reconstructions come back in pixels.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +26,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from hipart.checkpoints import load_model
-from hipart.config import MSSTConfig
+from hipart.config import MSSTConfig, architecture, from_architecture
 from hipart.models.mixer import TokenDecoder, TokenEncoder
 from hipart.models.quantizer import EMAQuantizer
 from hipart.skeleton import H36M, H36M_ACTIONS
 
 KIND = "msst"  # checkpoint kind
-# MSSTConfig fields that shape the model (the rest are training settings and may differ on resume)
-ARCHITECTURE = ("num_blocks", "dim", "tokens_per_part", "part_masked", "token_hidden", "channel_ratio",
-                "decoder_blocks", "codebook_size_sparse", "codebook_size_dense", "ema_decay", "dead_threshold",
-                "restart_every")
 SMOOTH_L1_BETA = 0.05  # in root-RMS units (~5 px for a 100 px RMS body); not fixed by the paper, the paper gives none
 
 
@@ -171,14 +167,15 @@ class MSST(nn.Module):
 
     def model_args(self) -> dict[str, Any]:
         """What rebuilds this model (saved in checkpoints)."""
-        return {"cfg": {k: v for k, v in asdict(self.cfg).items() if k in ARCHITECTURE}, "num_fine": self.num_fine, "num_dense": self.num_dense,
+        return {"cfg": architecture(self.cfg), "num_fine": self.num_fine, "num_dense": self.num_dense,
                 "fine_parts": None if self.fine_parts is None else self.fine_parts.tolist(),
                 "num_actions": self.num_actions}
 
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> "MSST":
         fine_parts = None if args["fine_parts"] is None else np.asarray(args["fine_parts"])
-        return cls(MSSTConfig(**args["cfg"]), args["num_fine"], args["num_dense"], fine_parts, args["num_actions"])
+        return cls(from_architecture(MSSTConfig, args["cfg"], KIND), args["num_fine"], args["num_dense"], fine_parts,
+                   args["num_actions"])
 
     @classmethod
     def load(cls, path: str | Path) -> tuple["MSST", dict[str, Any]]:
