@@ -21,15 +21,17 @@ import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
 from hipart.errors import HipartError
 from hipart.io import write_text_atomic
+from hipart.skeleton import DECODE_GROUP_PRESETS, H36M
 
 PRESETS = ("tiny", "demo", "bench", "paper")
 ARCH = "arch"  # field metadata key: True for a stage's architecture settings (see setting)
+OMIT_DEFAULT = "omit_default"  # field metadata key: an architecture setting stored only off its default
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,19 @@ class Bounds:
 
 
 def setting(default: Any, low: float | None = None, high: float | None = None, *, low_open: bool = False,
-            high_open: bool = False, choices: tuple[str, ...] | None = None, arch: bool = False) -> Any:
+            high_open: bool = False, choices: tuple[str, ...] | None = None, arch: bool = False,
+            omit_default: bool = False, check: Callable[[Any, str], Any] | None = None) -> Any:
     """A config field with its allowed range (numbers) or choices (strings), checked by :func:`check_settings`.
     ``arch``: the field shapes a stage's model (stored in its checkpoints, :func:`architecture`); otherwise it is a
-    training setting."""
+    training setting. ``omit_default``: an architecture setting added after checkpoints existed, stored only when it
+    is off its default (which must be what the earlier models were), so that the models at the default keep the
+    ``model_args`` of earlier versions: their checkpoints resume and load in earlier versions. ``check(value, key)``:
+    a further check of the value (raises a one-line ``HipartError`` naming ``key``)."""
     meta: dict[str, Any] = {ARCH: arch}
+    if omit_default:
+        meta[OMIT_DEFAULT] = default
+    if check is not None:
+        meta["check"] = check
     if choices is not None:
         meta["choices"] = choices
     if low is not None or high is not None:
@@ -86,8 +96,18 @@ def training_fields(cls: type) -> tuple[str, ...]:
 
 
 def architecture(section: Any) -> dict[str, Any]:
-    """A stage's architecture settings (``model_args()["cfg"]`` of its model): name -> value."""
-    return {name: _plain(getattr(section, name)) for name in architecture_fields(type(section))}
+    """A stage's architecture settings (``model_args()["cfg"]`` of its model): name -> value; a setting declared
+    ``omit_default`` is left out at its default (see :func:`setting`)."""
+    meta = {f.name: f.metadata for f in dataclasses.fields(section)}
+    out = {name: _plain(getattr(section, name)) for name in architecture_fields(type(section))}
+    return {name: value for name, value in out.items()
+            if OMIT_DEFAULT not in meta[name] or value != _plain(meta[name][OMIT_DEFAULT])}
+
+
+def added_defaults(cls: type) -> dict[str, Any]:
+    """The settings of a stage's class declared ``omit_default`` and their defaults: what a checkpoint that lacks
+    them was made with."""
+    return {f.name: _plain(f.metadata[OMIT_DEFAULT]) for f in dataclasses.fields(cls) if OMIT_DEFAULT in f.metadata}
 
 
 def from_architecture(cls: type, values: dict[str, Any], section: str) -> Any:
@@ -162,6 +182,53 @@ class MSSTConfig:
     eval_frames: int = setting(20000, 0)  # test frames (evenly spaced) scored after every epoch; 0 = all
 
 
+DECODE_GROUPS_KEY = "hiarm.decode_groups"
+
+
+def decode_groups(spec: Any, part_order: str = "center", where: str = DECODE_GROUPS_KEY
+                  ) -> tuple[tuple[int, ...], ...]:
+    """HiARM's decode groups (``hiarm.decode_groups``) -> the groups of sparse joint indices, in decoding order.
+
+    ``spec`` is a preset name (``hipart.skeleton.DECODE_GROUP_PRESETS``: "single", the paper's one part per step
+    in ``part_order``; "rings"; "limbs") or a list of groups, each a list of joint names or indices; the groups must
+    partition the 17 joints. Anything else is a one-line error naming ``where``."""
+    if isinstance(spec, str):
+        if spec not in DECODE_GROUP_PRESETS:
+            raise HipartError(f"config key '{where}' is '{spec}'; choose one of {', '.join(DECODE_GROUP_PRESETS)} "
+                              "or give a list of groups of joint names")
+        preset = DECODE_GROUP_PRESETS[spec]
+        if preset is None:
+            return tuple((j,) for j in H36M.part_order(part_order))  # type: ignore[arg-type]
+        spec = preset
+    if not isinstance(spec, (list, tuple)) or not spec:
+        raise HipartError(f"config key '{where}' must be a preset name ({', '.join(DECODE_GROUP_PRESETS)}) or a "
+                          f"non-empty list of groups of joint names, got {spec!r}")
+    groups, seen = [], set()
+    for i, group in enumerate(spec):
+        if not isinstance(group, (list, tuple)) or not group:
+            raise HipartError(f"config key '{where}': group {i} must be a non-empty list of joint names or indices, "
+                              f"got {group!r}")
+        joints = []
+        for joint in group:
+            if isinstance(joint, str) and joint in H36M.names:
+                j = H36M.index(joint)
+            elif isinstance(joint, int) and not isinstance(joint, bool) and 0 <= joint < H36M.num_joints:
+                j = joint
+            else:
+                raise HipartError(f"config key '{where}': group {i} holds {joint!r}, which is neither a joint name "
+                                  f"({', '.join(H36M.names)}) nor an index 0..{H36M.num_joints - 1}")
+            if j in seen:
+                raise HipartError(f"config key '{where}': joint {H36M.names[j]} is in more than one group")
+            seen.add(j)
+            joints.append(j)
+        groups.append(tuple(joints))
+    missing = [H36M.names[j] for j in range(H36M.num_joints) if j not in seen]
+    if missing:
+        raise HipartError(f"config key '{where}': the groups must hold every joint once; missing "
+                          f"{', '.join(missing)}")
+    return tuple(groups)
+
+
 @dataclass
 class HiARMConfig:
     num_blocks: int = setting(12, 1, arch=True)  # L2, GCSAB blocks
@@ -171,6 +238,11 @@ class HiARMConfig:
     part_order: str = setting("center", choices=("center", "raster"), arch=True)  # center-to-periphery or joint index
     # token-mixing width of the condition mixer; not fixed by the paper
     cond_token_hidden: int = setting(64, 1, arch=True)
+    # the sparse joints decoded side by side, one group per step (hipart.config.decode_groups): a preset name
+    # ("single": the paper's 17 steps, one part each in part_order; "rings": 6; "limbs": 4) or a list of groups of
+    # joint names or indices. Stored in a checkpoint only when not "single" (earlier checkpoints lack it).
+    decode_groups: str | list = setting("single", arch=True, omit_default=True,
+                                        check=lambda value, where: decode_groups(value, where=where))
     lambda_dense: float = setting(1.5, 0)
     occlusion_augment: bool = setting(False)
     batch_size: int = setting(64, 1)
@@ -263,8 +335,14 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             raise HipartError(f"config key '{where}' must be a list, got {value!r}")
         (item_type, _ellipsis) = typing.get_args(annotation)
         return tuple(_coerce(v, item_type, f"{where}[]") for v in value)
-    if origin in (typing.Union, types.UnionType):
-        raise TypeError(f"unsupported config annotation {annotation}")
+    if origin in (typing.Union, types.UnionType):  # plain types only (e.g. str | list); the field's check does more
+        options = typing.get_args(annotation)
+        if not all(isinstance(t, type) and typing.get_origin(t) is None for t in options):
+            raise TypeError(f"unsupported config annotation {annotation}")
+        if not isinstance(value, options):
+            raise HipartError(f"config key '{where}' must be of type {' or '.join(t.__name__ for t in options)}, "
+                              f"got {value!r}")
+        return value
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if annotation is bool and not isinstance(value, bool):
@@ -304,6 +382,8 @@ def check_settings(obj: Any, prefix: str) -> None:
             raise HipartError(f"config key '{where}' is '{value}'; choose one of {', '.join(f.metadata['choices'])}")
         elif "bounds" in f.metadata and not f.metadata["bounds"].holds(float(value)):
             raise HipartError(f"config key '{where}' must be {f.metadata['bounds'].describe()}, got {value!r}")
+        if "check" in f.metadata:
+            f.metadata["check"](value, where)
 
 
 def settings_from(cls: type, values: dict[str, Any], prefix: str) -> Any:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from hipart.checkpoints import dict_differences, stage_state
-from hipart.config import Config, load_config
+from hipart.config import Config, added_defaults, load_config
 from hipart.data.build import MANIFEST, build_dataset
 from hipart.data.dataset import load_manifest
 from hipart.data.prepare import default_out, make_source
@@ -79,10 +79,14 @@ def _main_process() -> bool:
 
 
 def checkpoint_section(ckpt: dict[str, Any], name: str, with_keypoints: bool = True) -> dict[str, Any]:
-    """A checkpoint's config section ``name`` (plus the keypoints it was trained on, 'gt' before that key existed),
-    to compare with the settings asked for."""
+    """A checkpoint's config section ``name`` (plus the keypoints it was trained on, 'gt' before that key existed;
+    and the settings added since, ``omit_default`` in hipart.config, at their defaults when it lacks them), to compare
+    with the settings asked for."""
     config = ckpt.get("config", {})
-    return {**config.get(name, {}), **({"keypoints": config.get("keypoints", "gt")} if with_keypoints else {})}
+    section = getattr(Config(), name, None)
+    added = added_defaults(type(section)) if dataclasses.is_dataclass(section) else {}
+    return {**added, **config.get(name, {}),
+            **({"keypoints": config.get("keypoints", "gt")} if with_keypoints else {})}
 
 
 def plan(cfg: Config, data: Path, run: RunLayout, with_baselines: bool, progress: bool,

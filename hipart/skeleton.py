@@ -70,6 +70,12 @@ class Skeleton:
     def index(self, name: str) -> int:
         return self.names.index(name)
 
+    def rings(self) -> tuple[tuple[int, ...], ...]:
+        """The joints by their distance from the root in bones (centre to periphery, left and right together), each
+        ring in joint-index order: concatenated, the 'center' part order."""
+        depth = self.depth()
+        return tuple(tuple(int(j) for j in np.flatnonzero(depth == d)) for d in range(int(depth.max()) + 1))
+
 
 H36M = Skeleton(
     names=(
@@ -80,6 +86,20 @@ H36M = Skeleton(
     joints_left=(4, 5, 6, 11, 12, 13),
     joints_right=(1, 2, 3, 14, 15, 16),
 )
+
+# HiARM's named decode groups (config ``hiarm.decode_groups``; hipart.config.decode_groups resolves and checks
+# them): groups of sparse joints decoded side by side, one group per step. "single" is the paper's one part per step
+# in ``hiarm.part_order`` (17 steps); "rings" the rings around the root (H36M.rings(): 6 steps); "limbs" the torso
+# (pelvis, spine, thorax) in one step, then every limb's first, middle and end joint (head and neck as a limb): 4
+# steps, each joint after its parent's group.
+DECODE_GROUP_PRESETS: dict[str, tuple[tuple[str, ...], ...] | None] = {
+    "single": None,  # one group per part, in the part order
+    "rings": tuple(tuple(H36M.names[j] for j in ring) for ring in H36M.rings()),
+    "limbs": (("Pelvis", "Spine", "Thorax"),
+              ("RHip", "LHip", "Nose", "LShoulder", "RShoulder"),
+              ("RKnee", "LKnee", "Head", "LElbow", "RElbow"),
+              ("RAnkle", "LAnkle", "LWrist", "RWrist")),
+}
 
 # Indices of the 17 kept joints in the 32-joint Human3.6M motion-capture skeleton (VideoPose3D).
 H36M_FROM_32: tuple[int, ...] = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)

@@ -15,9 +15,11 @@ import torch
 from hipart.checkpoints import save_checkpoint
 from hipart.config import (
     ARCH,
+    OMIT_DEFAULT,
     HiARMConfig,
     LifterConfig,
     MSSTConfig,
+    added_defaults,
     architecture,
     architecture_fields,
     from_architecture,
@@ -52,7 +54,10 @@ TRAINING = {"msst": {"batch_size", "epochs", "lr", "weight_decay", "warmup_iters
 MSST_ARCH = {"num_blocks": 2, "dim": 16, "tokens_per_part": 2, "part_masked": False, "token_hidden": 8,
              "channel_ratio": 1, "decoder_blocks": 2, "dead_threshold": 2.0, "restart_every": 7,
              "codebook_size_sparse": 8, "codebook_size_dense": 12, "ema_decay": 0.9}
-HIARM_ARCH = {"num_blocks": 2, "dim": 16, "heads": 2, "dropout": 0.1, "part_order": "raster", "cond_token_hidden": 8}
+HIARM_ARCH = {"num_blocks": 2, "dim": 16, "heads": 2, "dropout": 0.1, "part_order": "raster", "cond_token_hidden": 8,
+              "decode_groups": "rings"}
+# before decode_groups existed: one part per step, "single"
+HIARM_BEFORE_DECODE_GROUPS = {**HIARM_ARCH, "decode_groups": "single"}
 LIFTER_ARCH = {"input": "gt-hier", "dim": 16, "depth": 2, "heads": 2, "dropout": 0.2, "attention_dropout": 0.1,
                "features": "absolute", "standardize": False, "embedding": "shared", "tokens": "joints",
                "readout": "sparse"}
@@ -136,8 +141,22 @@ def test_every_setting_an_earlier_checkpoint_stores_is_still_an_architecture_set
 def test_model_args_store_exactly_the_architecture_settings(stage):
     model = build(stage)
     stored = model.model_args()["cfg"]
-    assert list(stored) == list(architecture_fields(STAGES[stage]))
-    assert stored == {k: getattr(model.cfg, k) for k in architecture_fields(STAGES[stage])} == architecture(model.cfg)
+    # settings added later (omit_default) are stored only off their defaults: the tiny preset leaves them at those
+    added = added_defaults(STAGES[stage])
+    assert list(stored) == [k for k in architecture_fields(STAGES[stage]) if k not in added]
+    assert stored == {k: getattr(model.cfg, k) for k in architecture_fields(STAGES[stage]) if k not in added} \
+        == architecture(model.cfg)
+    assert all(getattr(model.cfg, k) == v for k, v in added.items())
+
+
+def test_a_setting_added_later_is_stored_only_off_its_default_and_a_checkpoint_without_it_resumes(tmp_path):
+    assert added_defaults(HiARMConfig) == {"decode_groups": "single"}
+    assert all(f.metadata[ARCH] for f in fields(HiARMConfig) if OMIT_DEFAULT in f.metadata)
+    assert "decode_groups" not in build("hiarm").model_args()["cfg"]
+    grouped = build("hiarm", {"decode_groups": "rings"})
+    assert grouped.model_args()["cfg"]["decode_groups"] == "rings"
+    rebuilt, ckpt = save_and_load(grouped, grouped.model_args(), tmp_path / "checkpoint.pt")
+    assert rebuilt.groups == grouped.groups and rebuilt.model_args() == ckpt["model_args"]
 
 
 @pytest.mark.parametrize("stage", list(STAGES))
@@ -148,6 +167,8 @@ def test_training_settings_never_reach_the_checkpoint_and_architecture_settings_
     def changed(f: dataclasses.Field, value):
         if "choices" in f.metadata:
             return next(c for c in f.metadata["choices"] if c != value)
+        if f.name == "decode_groups":
+            return "rings"
         if isinstance(value, bool):
             return not value
         return value + 1 if isinstance(value, int) else value + 0.25
@@ -180,11 +201,12 @@ def test_a_checkpoints_model_args_rebuild_an_identical_model(stage, arch, tmp_pa
 
 @pytest.mark.parametrize("stage, arch, names", [
     ("msst", MSST_ARCH, OLD_ARCHITECTURE["msst"]),
-    ("hiarm", HIARM_ARCH, OLD_ARCHITECTURE["hiarm"]),
+    ("hiarm", HIARM_BEFORE_DECODE_GROUPS, OLD_ARCHITECTURE["hiarm"]),
     ("lifter", LIFTER_ARCH, OLD_ARCHITECTURE["lifter"]),
     ("lifter", None, OLD_ARCHITECTURE["lifter"]),
     # before cond_token_hidden existed: it was the default
-    ("hiarm", {**HIARM_ARCH, "cond_token_hidden": HiARMConfig().cond_token_hidden}, HIARM_BEFORE_COND_TOKEN_HIDDEN),
+    ("hiarm", {**HIARM_BEFORE_DECODE_GROUPS, "cond_token_hidden": HiARMConfig().cond_token_hidden},
+     HIARM_BEFORE_COND_TOKEN_HIDDEN),
 ])
 def test_a_checkpoint_written_before_the_split_loads_as_the_same_model(stage, arch, names, tmp_path):
     model = build(stage, arch)

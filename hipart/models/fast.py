@@ -15,7 +15,7 @@ such functions. ``HiPART`` shares its policy with the decoder and its compiled M
     (``AUTO_EAGER_SECONDS``, about what compiling the decoding costs on two CPU cores), then compile: rent until
     the rent paid equals the price, then buy, so a job never takes much more than twice what the better choice in
     hindsight would have (a short job never waits for the compiler; a long one soon runs compiled). Compiled
-    means: on the CPU ``StaticDecoder.decode_looped`` (``hipart.models.hiarm_fast``), the 17 steps in one program;
+    means: on the CPU ``StaticDecoder.decode_looped`` (``hipart.models.hiarm_fast``), all the steps in one program;
     on CUDA the three decoding pieces (``StaticDecoder.start``, ``step``, ``tokens``), the whole decoding captured
     as a CUDA graph per padded batch size (a compiled while_loop would read its condition back to the host every
     step). If compiling, running or capturing fails (no C++ compiler, an unsupported op, ...), it warns once and

@@ -11,9 +11,18 @@ The output h at the last prefix position predicts part 0's tokens, the output at
 prediction head PH turns h into r + 1 query slots (seeded with the target part's embedding), mixed by one attention
 layer, then into one sparse-token and r dense-token distributions.
 
+Decode groups (config ``hiarm.decode_groups``, docs/design.md "HiARM"): the parts may be decoded in m groups, one
+group per step, instead of one part per step. The visiting order is then the groups one after another; the parts of
+group t are all predicted from the same h, the output at the last position before the group (the last prefix
+position for group 0, else the last part of group t - 1), each with its own target-part embedding, so none of them
+sees a group-mate's tokens. GCSAB's mask is block-causal: a position sees the positions of its own group and of every
+earlier group (the prefix counts as group -1). With one part per group (the default, "single") both rules are the
+ones above, and the model is the paper's.
+
 The parts, named as in the paper: ``LSAB``, ``GCSAB``, ``PredictionHead`` (PH); ``HiARM`` holds them with the
-condition encoder, trains by teacher forcing (``forward``) and decodes in 17 steps (``generate``: the reference
-decoding, greedy or sampled; with the key/value cache each step runs the transformer on one new position only).
+condition encoder, trains by teacher forcing (``forward``) and decodes in one step per group (``generate``: the
+reference decoding, greedy or sampled; with the key/value cache each step runs the transformer on the group's new
+positions only).
 ``hipart.models.hiarm_fast.StaticDecoder`` decodes the same weights with fixed shapes (a static key/value cache),
 which ``torch.compile`` and CUDA graphs need, to the same tokens.
 
@@ -24,14 +33,15 @@ load: ``HiARM`` renames their keys on the way in (``legacy_key``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from itertools import accumulate
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from hipart.checkpoints import load_model
-from hipart.config import HiARMConfig, architecture, from_architecture
+from hipart.config import HiARMConfig, architecture, decode_groups, from_architecture
 from hipart.models.mixer import MixerBlock
 from hipart.models.transformer import Block
 from hipart.skeleton import H36M
@@ -99,26 +109,37 @@ class LSAB(nn.Module):
 class GCSAB(nn.Module):
     """GCSAB, the causal blocks global over the parts (Alg. 2, line 6): L2 pre-LN transformer blocks over the sequence
     [17 prefix tokens, g^0 .. g^15] plus learned position embeddings -> h at every position. The prefix attends to
-    itself both ways, a part position to the prefix and to earlier parts (``mask``)."""
+    itself both ways, a part position to the prefix and to earlier parts (``mask``).
 
-    def __init__(self, dim: int, heads: int, dropout: float, num_blocks: int, num_prefix: int, num_parts: int
-                 ) -> None:
+    ``part_groups``: the decode group of each part in visiting order (default: one part per group, 0..num_parts-1);
+    a part position then attends to the prefix and to the positions of its own and every earlier group."""
+
+    def __init__(self, dim: int, heads: int, dropout: float, num_blocks: int, num_prefix: int, num_parts: int,
+                 part_groups: Sequence[int] | None = None) -> None:
         super().__init__()
         self.num_prefix = num_prefix
         self.pos = nn.Parameter(torch.zeros(num_prefix + num_parts - 1, dim))  # the last part is never an input
         self.blocks = nn.ModuleList([Block(dim, heads, dropout) for _ in range(num_blocks)])
         self.norm = nn.LayerNorm(dim)
+        groups = list(range(num_parts)) if part_groups is None else list(part_groups)
+        # the decode group of every position: -1 for the prefix (``mask``)
+        self.register_buffer("group_of", torch.tensor([-1] * num_prefix + groups[:num_parts - 1]), persistent=False)
 
     @property
     def max_length(self) -> int:
         """Positions the sequence ever holds: the prefix and every part but the last."""
         return self.pos.shape[0]
 
+    def visible(self, positions: torch.Tensor) -> torch.Tensor:
+        """Boolean attention mask (True = may attend) of the queries at ``positions`` (T,) over every position
+        (T, max_length): the keys of the query's own decode group and of the groups before it. The prefix (group -1)
+        sees itself both ways; with one part per group a part sees the prefix and the parts up to itself (causal)."""
+        return self.group_of[None, :] <= self.group_of[positions][:, None]
+
     def mask(self, length: int, start: int = 0, device: torch.device | None = None) -> torch.Tensor:
-        """Boolean attention mask (True = may attend) for positions start..length-1 over 0..length-1."""
-        pos = torch.arange(start, length, device=device)[:, None]
-        key = torch.arange(length, device=device)[None, :]
-        return (key <= pos) | ((key < self.num_prefix) & (pos < self.num_prefix))  # causal; the prefix sees itself
+        """Boolean attention mask (True = may attend) for positions start..length-1 over 0..length-1 (``visible``)."""
+        group = self.group_of[:length] if device is None else self.group_of[:length].to(device)
+        return group[None, :] <= group[start:length, None]
 
     def forward(self, x: torch.Tensor, start: int = 0, caches: list | None = None) -> tuple[torch.Tensor, list]:
         """Inputs x (B, T, D) at positions start..start+T-1 (the positions before them in ``caches``, the keys and
@@ -190,19 +211,33 @@ class HiARM(nn.Module):
         self.r, self.K_s, self.K_d = tokens_per_part, codebook_sparse, codebook_dense
         J, D = H36M.num_joints, cfg.dim
         self.num_parts = J
-        self.register_buffer("order", torch.tensor(H36M.part_order(cfg.part_order)), persistent=False)
+        # decode groups (joint indices), one group per decoding step; the visiting order is the groups in turn
+        self.groups = decode_groups(cfg.decode_groups, cfg.part_order)
+        self.group_sizes = tuple(len(g) for g in self.groups)
+        self.group_starts = (0, *accumulate(self.group_sizes[:-1]))  # visiting index of each group's first part
+        self.single = all(n == 1 for n in self.group_sizes)  # one part per step: the paper's decoding
+        part_groups = [t for t, n in enumerate(self.group_sizes) for _ in range(n)]  # visiting index -> group
+        self.register_buffer("order", torch.tensor([j for g in self.groups for j in g]), persistent=False)
         self.register_buffer("joint_rank", torch.argsort(self.order), persistent=False)  # visiting order -> joints
         self.register_buffer("steps", torch.arange(J), persistent=False)  # step indices as device tensors
+        # the position whose output h predicts each part (visiting order): the last before the part's group
+        self.register_buffer("reader", torch.tensor([J - 1 + self.group_starts[t] for t in part_groups]),
+                             persistent=False)
         # condition encoder: the observed sparse pose -> 17 prefix tokens
         self.cond_embed = nn.Linear(2, D)
         self.cond_mixer = MixerBlock(J, D, cfg.cond_token_hidden, 2 * D, cfg.dropout)
         self.lsab = LSAB(D, cfg.heads, cfg.dropout, tokens_per_part, codebook_sparse, codebook_dense, J)
-        self.gcsab = GCSAB(D, cfg.heads, cfg.dropout, cfg.num_blocks, J, J)
+        self.gcsab = GCSAB(D, cfg.heads, cfg.dropout, cfg.num_blocks, J, J, part_groups)
         self.head = PredictionHead(D, cfg.heads, cfg.dropout, tokens_per_part, codebook_sparse, codebook_dense, J)
         # drawn last and in this order, as before the parts were modules: a seed gives the same initial weights
         for p in (self.lsab.slot, self.gcsab.pos, self.head.query):
             nn.init.normal_(p, std=0.02)
         self.register_load_state_dict_pre_hook(_rename_legacy_keys)
+
+    @property
+    def num_steps(self) -> int:
+        """Decoding steps (prediction-head calls): one per decode group."""
+        return len(self.groups)
 
     def prefix(self, x_s: torch.Tensor) -> torch.Tensor:
         """Normalized sparse pose (B, 17, 2) -> prefix tokens (B, 17, D)."""
@@ -211,20 +246,23 @@ class HiARM(nn.Module):
     # ------------------------------------------------------------------ training: teacher forcing
     def forward(self, x_s: torch.Tensor, q_s: torch.Tensor, q_d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher forcing. q_s (B, 17), q_d (B, 17, r) in joint order -> logits for every part in visiting order:
-        (B, 17, K_s) and (B, 17, r, K_d)."""
-        J, order = self.num_parts, self.order
-        g = self.lsab(q_s[:, order[:-1]], q_d[:, order[:-1]], order[:-1])  # parts 0..15 as inputs
-        h, _ = self.gcsab(torch.cat([self.prefix(x_s), g], dim=1))
-        return self.head(h[:, J - 1:], order)
+        (B, 17, K_s) and (B, 17, r, K_d). Each part is predicted from h at ``reader`` (the last position before its
+        decode group), under GCSAB's block-causal mask: as decoding predicts it."""
+        inputs = self.order[:self.num_parts - self.group_sizes[-1]]  # every part but the last group's
+        seq = self.prefix(x_s)
+        if len(inputs):
+            seq = torch.cat([seq, self.lsab(q_s[:, inputs], q_d[:, inputs], inputs)], dim=1)
+        h, _ = self.gcsab(seq)
+        return self.head(h[:, self.reader], self.order)
 
-    # ------------------------------------------------------------------ inference: 17 steps
+    # ------------------------------------------------------------------ inference: one step per decode group
     @torch.no_grad()
     def generate(self, x_s: torch.Tensor, use_cache: bool = True, temperature: float = 0.0,
                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The reference decoding -> token indices in joint order: q_s (B, 17), q_d (B, 17, r). Greedy (argmax) at
         ``temperature`` 0, otherwise every token sampled from softmax(logits / temperature) with ``generator``.
         ``use_cache``: keep GCSAB's keys and values (each step runs one new position) or rerun the whole sequence
-        every step; both give the same tokens."""
+        every step; both give the same tokens. Step t predicts every part of decode group t from the same h."""
 
         def choose(logits: torch.Tensor) -> torch.Tensor:
             if temperature <= 0:
@@ -239,16 +277,17 @@ class HiARM(nn.Module):
         seq = self.prefix(x_s)
         h, caches = self.gcsab(seq)
         last = h[:, -1:]
-        for k in range(J):
-            logits_s, logits_d = self.head(last, self.order[k:k + 1])
-            part = int(self.order[k])
-            q_s[:, part] = choose(logits_s[:, 0])
-            q_d[:, part] = choose(logits_d[:, 0])
-            if k == J - 1:
+        for t, (start, n) in enumerate(zip(self.group_starts, self.group_sizes)):
+            parts = self.order[start:start + n]  # the joints of group t
+            logits_s, logits_d = self.head(last.expand(-1, n, -1), parts)
+            q_s[:, parts] = choose(logits_s)
+            q_d[:, parts] = choose(logits_d)
+            if t == self.num_steps - 1:
                 break
-            g = self.lsab(q_s[:, part:part + 1], q_d[:, part:part + 1], self.order[k:k + 1])
+            g = self.lsab(q_s[:, parts], q_d[:, parts], parts)
             if use_cache:
-                last, caches = self.gcsab(g, J + k, caches)
+                h, caches = self.gcsab(g, J + start, caches)
+                last = h[:, -1:]
             else:
                 seq = torch.cat([seq, g], dim=1)
                 last = self.gcsab(seq)[0][:, -1:]

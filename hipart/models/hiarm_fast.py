@@ -7,8 +7,15 @@ writes keys and values in place into a zero-filled cache of all 2 * 17 - 1 posit
 all of it under a mask, so every step has the same shapes: ``start`` once (the prefix), ``step`` 16 times with the
 step index as a tensor, ``tokens`` once; ``decode`` runs them in a Python loop (no host synchronisation: capturable
 as a CUDA graph), ``decode_looped`` runs the 16 steps inside one ``torch.while_loop``, so that ``torch.compile``
-makes the whole decoding one program. ``hipart.models.fast.FastDecoder`` runs these under inference mode,
-compiled, in reduced precision or as a CUDA graph.
+makes the whole decoding one program.
+
+With decode groups (``hiarm.decode_groups``) of several parts, a step takes the visiting indices of its group's parts
+(a 1-dim tensor: steps of groups of one size share their shapes), predicts them all from the same h and writes their
+summaries at their positions under GCSAB's block-causal mask (``GCSAB.visible``); ``decode_looped`` then runs the
+m - 1 steps unrolled (groups of different sizes do not fit one loop body), still one program when compiled.
+
+``hipart.models.fast.FastDecoder`` runs these under inference mode, compiled, in reduced precision or as a CUDA
+graph.
 
     q_s, q_d = StaticDecoder(hiarm).decode(x_s)    # == hiarm.generate(x_s) on CPU fp32
 """
@@ -51,24 +58,36 @@ class StaticDecoder:
         # the layout ``step`` returns (row-major strides even for B = 1): one compiled step, one loop fit both
         return h[:, -1:].clone(memory_format=torch.contiguous_format)
 
+    def group(self, t: int) -> torch.Tensor:
+        """The argument of ``step`` and ``tokens`` for decode group t: with one part per group the step index as a
+        0-dim tensor (every step the same shapes), else the visiting indices of the group's parts (n,)."""
+        hiarm = self.hiarm
+        if hiarm.single:
+            return hiarm.steps[t]
+        start = hiarm.group_starts[t]
+        return hiarm.steps[start:start + hiarm.group_sizes[t]]
+
     def tokens(self, h: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Greedy tokens of part order[step] from the hidden state h (B, 1, D); step a 0-dim tensor -> sparse (B,)
-        and dense (B, r) token indices."""
-        logits_s, logits_d = self.hiarm.head.step(h, self.hiarm.order[step.view(1)])
-        return logits_s[:, 0].argmax(-1), logits_d[:, 0].argmax(-1)
+        """Greedy tokens of the parts order[step] (``group``: a 0-dim step index or the visiting indices (n,) of a
+        group) from the hidden state h (B, 1, D) -> sparse (B, n) and dense (B, n, r) token indices."""
+        parts = step.view(-1)
+        logits_s, logits_d = self.hiarm.head.step(h.expand(-1, parts.shape[0], -1), self.hiarm.order[parts])
+        return logits_s.argmax(-1), logits_d.argmax(-1)
 
     def step(self, h: torch.Tensor, step: torch.Tensor, cache: Cache
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Step k (0-dim tensor, 0..15): part order[k]'s greedy tokens from h (B, 1, D), their LSAB summary written
-        at cache position 17 + k -> tokens (B,), (B, r) and the hidden state there (B, 1, D), which predicts
-        part k + 1. Same shapes for every k."""
+        """One decoding step: the greedy tokens of the parts order[step] (``group``; with one part per group,
+        step k = 0..15 as a 0-dim tensor) from h (B, 1, D), their LSAB summaries written at cache positions
+        17 + step -> tokens (B, n), (B, n, r) and the hidden state at the last of them (B, 1, D), which predicts the
+        next group. Same shapes for every step of a group size."""
         hiarm = self.hiarm
         tok_s, tok_d = self.tokens(h, step)
-        step = step.view(1)
-        g = hiarm.lsab.step(tok_s[:, None], tok_d[:, None], hiarm.order[step])
-        position = hiarm.num_parts + step
-        visible = torch.arange(hiarm.gcsab.max_length, device=h.device)[None, :] <= position  # (1, L): causal
-        return tok_s, tok_d, hiarm.gcsab.step(g, cache, position, visible)
+        parts = step.view(-1)
+        g = hiarm.lsab.step(tok_s, tok_d, hiarm.order[parts])
+        positions = hiarm.num_parts + parts
+        # (n, L): the group's own positions and everything before (with one part per group: causal)
+        h = hiarm.gcsab.step(g, cache, positions, hiarm.gcsab.visible(positions))
+        return tok_s, tok_d, h if parts.shape[0] == 1 else h[:, -1:]
 
     def decode(self, x_s: torch.Tensor, start: Callable | None = None, step: Callable | None = None,
                tokens: Callable | None = None, cache_dtype: torch.dtype = torch.float32
@@ -76,18 +95,18 @@ class StaticDecoder:
         """Greedy decoding -> token indices in joint order: q_s (B, 17), q_d (B, 17, r). ``start``, ``step``,
         ``tokens`` replace the methods of those names (e.g. by compiled versions)."""
         hiarm = self.hiarm
-        J = hiarm.num_parts
+        m = hiarm.num_steps
         start, step, tokens = start or self.start, step or self.step, tokens or self.tokens
         cache = self.new_cache(x_s.shape[0], x_s.device, cache_dtype)
         h = start(x_s, cache)
         out_s, out_d = [], []
-        for k in range(J - 1):
-            tok_s, tok_d, h = step(h, hiarm.steps[k], cache)
+        for t in range(m - 1):
+            tok_s, tok_d, h = step(h, self.group(t), cache)
             out_s.append(tok_s)
             out_d.append(tok_d)
-        tok_s, tok_d = tokens(h, hiarm.steps[J - 1])
-        q_s = torch.stack([*out_s, tok_s], dim=1)  # (B, 17) in visiting order
-        q_d = torch.stack([*out_d, tok_d], dim=1)
+        tok_s, tok_d = tokens(h, self.group(m - 1))
+        q_s = torch.cat([*out_s, tok_s], dim=1)  # (B, 17) in visiting order
+        q_d = torch.cat([*out_d, tok_d], dim=1)
         return q_s[:, hiarm.joint_rank], q_d[:, hiarm.joint_rank]
 
     def decode_looped(self, x_s: torch.Tensor, cache_dtype: torch.dtype = torch.float32
@@ -95,16 +114,19 @@ class StaticDecoder:
         """``decode`` with its 16 steps in one ``torch.while_loop`` (call under inference mode): under
         ``torch.compile`` the whole decoding is one program whose loop body is compiled once, with no Python, guard
         checks or returns to the caller between steps. The body writes the cache and the token buffers in place,
-        which a while_loop allows in inference. Same tokens as ``decode``."""
+        which a while_loop allows in inference. Same tokens as ``decode``. Decode groups of several parts: the
+        steps unrolled (``decode``), which ``torch.compile`` also makes one program."""
         hiarm = self.hiarm
+        if not hiarm.single:
+            return self.decode(x_s, cache_dtype=cache_dtype)
         B, J = x_s.shape[0], hiarm.num_parts
         cache = self.new_cache(B, x_s.device, cache_dtype)
         q_s = torch.zeros(B, J, dtype=torch.long, device=x_s.device)  # visiting order
         q_d = torch.zeros(B, J, hiarm.r, dtype=torch.long, device=x_s.device)
 
         def keep(step: torch.Tensor, tok_s: torch.Tensor, tok_d: torch.Tensor) -> None:
-            q_s.index_copy_(1, step.view(1), tok_s[:, None])
-            q_d.index_copy_(1, step.view(1), tok_d[:, None])
+            q_s.index_copy_(1, step.view(1), tok_s)
+            q_d.index_copy_(1, step.view(1), tok_d)
 
         def body(step: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             tok_s, tok_d, h = self.step(h, step, cache)

@@ -163,6 +163,8 @@ def _train(cfg: Config, data_dir: Path, msst_path: Path, out: StageDir, resume: 
         cfg.save(out.config)
         log(f"HiARM: {len(train)} train / {len(test)} test frames, {cfg.keypoints} keypoints, device {rt.device}, "
             f"part order {h.part_order}"
+            + (f", decode groups {h.decode_groups if isinstance(h.decode_groups, str) else 'custom'} "
+               f"({model.num_steps} steps)" if not model.single else "")
             + (", occlusion augmentation on" if h.occlusion_augment else "")
             + (f"; resuming after epoch {ckpt['epoch']}" if ckpt else ""))
     occlusion = OcclusionModel.fitted()
