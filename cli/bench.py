@@ -255,7 +255,8 @@ def qualitative(run: Path, data_dir: Path | None, out: Path | None, device: str,
               help="The 2D input: BlazePose on the images (detector), the pickles' COCO-18 2D (pickle), or the "
                    "ground truth's projection (gt, an upper bound). auto: detector when mediapipe is installed.")
 @click.option("--adapter", type=click.Path(path_type=Path), default=None,
-              help="Joint adapter for the detector. Default: <dataset>/detections/blazepose/adapter.npz.")
+              help="Joint adapter for the detector. Default: <dataset>/detections/blazepose/adapter.npz if the run's "
+                   "dataset has one, else the packaged adapter (fitted on the default data's renders).")
 @click.option("--normalize", type=click.Choice(["box", "image"]), default="box", show_default=True,
               help="box: move and scale each 2D pose to the training split's median person box and image size "
                    "(3DPW's phone videos frame people unlike Human3.6M); image: 3DPW's pixels as they are.")
@@ -268,11 +269,26 @@ def pw3d(run: Path, data_dir: Path | None, out: Path | None, device: str, root: 
     """MPJPE and PA-MPJPE (mm, 14 joints) of every method on 3DPW's test sequences, per sequence, and on 3DPW-OCC
     with --occ-list. Ground truth as Pose2Mesh: gender-specific SMPL in camera space, H36M joints regressed from the
     mesh, campose_valid frames only. Detections are cached in RESULTS/3dpw/detections (an interrupted run resumes)."""
-    from hipart.bench.pw3d import run_3dpw
+    from hipart.bench.pw3d import resolve_twod, run_3dpw
+    from hipart.detect.packaged import choose_adapter
 
     bench_run, out, dev = _open(run, data_dir, out, device)
+    said: list[str] = []
+    if resolve_twod(twod) == "detector":
+        if adapter is None:  # the dataset's own adapter, else the packaged one
+            choice = choose_adapter(None, bench_run.data_dir)
+            adapter, said = choice.path, [choice.describe()]
+        else:
+            said = [f"joint adapter: {adapter} (given with --adapter)"]
+
+    def log(line: str) -> None:
+        """run_3dpw's lines, after the adapter's once run_3dpw has checked its arguments (an error stays one line)."""
+        while said:
+            click.echo(said.pop())
+        click.echo(line)
+
     _done(run_3dpw(bench_run, root, out, smpl_dir, regressor, occ_list, twod, adapter, normalize, max_frames, dev,
-                   not quiet, click.echo))
+                   not quiet, log))
 
 
 @bench.command("all")

@@ -33,7 +33,8 @@ from hipart.runs import DEMO_RUN
 @click.option("--image-size", type=int, nargs=2, default=None, metavar="W H",
               help="Keypoint input: image width and height in px (the lifter reads screen-normalized 2D).")
 @click.option("--adapter", type=click.Path(path_type=Path), default=None,
-              help="Joint adapter (.npz from 'hipart detect'). Default: the one fitted on the run's dataset.")
+              help="Joint adapter (.npz from 'hipart detect'). Default: the one fitted on the run's dataset if it has "
+                   "one, else the packaged adapter (fitted on the default data's renders); the output says which.")
 @click.option("--figures", type=click.Path(path_type=Path), default=None,
               help="Where the pictures go: a folder of PNGs for images (default <out>_figures/), an .mp4 for a "
                    "video (default <out>.mp4).")
@@ -50,9 +51,10 @@ def predict(run: Path, inp: Path | None, fmt: str | None, images: tuple[Path, ..
             device: str, compile_: bool | None, quiet: bool) -> None:
     """2D keypoints, images or a video to hierarchical 2D (17/48/96 joints) and 3D poses with a trained run.
 
-    Images and videos need the images extra (pip install -e '.[images]') and a joint adapter: 'hipart data render'
-    and 'hipart detect' on the run's dataset fit one. BlazePose on images and video frames finds one person; a
-    keypoint file (--input) may hold several, and every one is lifted."""
+    Images and videos need the images extra (pip install -e '.[images]'); BlazePose's landmarks are mapped to the
+    17 joints by the run's dataset's joint adapter ('hipart data render' and 'hipart detect' on it fit one), else
+    by the packaged one. BlazePose on images and video frames finds one person; a keypoint file (--input) may hold
+    several, and every one is lifted."""
     from hipart.errors import HipartError
     from hipart.predict import predict_file, predict_images, predict_video
 

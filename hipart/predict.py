@@ -10,10 +10,11 @@ it, OpenPose BODY_25 / COCO-18 (a file, or a folder of per-frame files), every p
 screen-normalized coordinates, so the image size matters; without one, 1000 x 1000 is assumed and said.
 
 Image inputs (``--image``, ``--video``; the ``images`` extra): the built-in detector (BlazePose) finds the person,
-the joint adapter fitted on the run's rendered training images (``hipart detect --data DATASET``) maps its
-landmarks to the 17 Human3.6M joints, HiPART does the rest. A frame without a person is listed and its outputs are
-NaN: nothing is invented for it. Pictures: per image a PNG, per video an MP4, of the 17/48/96-joint 2D on the frame
-beside the 3D skeleton.
+a joint adapter maps its landmarks to the 17 Human3.6M joints (``--adapter``, else the one fitted on the run's
+rendered training images by ``hipart detect --data DATASET``, else the packaged one fitted on the default data's
+renders; the output says which: :mod:`hipart.detect.packaged`), HiPART does the rest. A frame without a person is
+listed and its outputs are NaN: nothing is invented for it. Pictures: per image a PNG, per video an MP4, of the
+17/48/96-joint 2D on the frame beside the 3D skeleton.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from hipart.data.videopose3d import load_positions_2d
 from hipart.densify import check_keypoint_range, check_keypoints, load_keypoints
 from hipart.detect.adapter import JointAdapter
 from hipart.detect.blazepose import make_detector
-from hipart.detect.dataset import ADAPTER, detections_dir
+from hipart.detect.packaged import AdapterChoice, choose_adapter
 from hipart.errors import HipartError
 from hipart.figures import prediction_figure
 from hipart.io import atomic_path, umask, write_json_atomic
@@ -238,15 +239,17 @@ def _jsonable(a: np.ndarray) -> object:
 # ---------------------------------------------------------------- images and videos
 
 
-def run_adapter(run: str | Path, adapter: str | Path | None) -> JointAdapter:
-    """The joint adapter given, or the one fitted on the run's dataset (``hipart detect --data DATASET``)."""
+def run_adapter(run: str | Path, adapter: str | Path | None) -> AdapterChoice:
+    """The joint adapter given, else the one fitted on the run's dataset (``hipart detect --data DATASET``), else the
+    packaged one (:func:`hipart.detect.packaged.choose_adapter`). Its ``describe()`` line is logged with the
+    results, so that an error stays one line."""
+    data = None
     if adapter is None:
-        data = RunLayout(run).recorded_data()
-        adapter = detections_dir(data) / ADAPTER
-        if not Path(adapter).is_file():
-            raise HipartError(f"{adapter}: no joint adapter for this run's dataset; fit one with 'hipart data render "
-                              f"--data {data} --split train' and 'hipart detect --data {data}', or pass --adapter")
-    return JointAdapter.load(adapter)
+        try:
+            data = RunLayout(run).recorded_data()
+        except HipartError:
+            data = None  # no stage records its dataset: only the packaged adapter is left
+    return choose_adapter(adapter, data)
 
 
 def image_paths(paths: list[str | Path]) -> list[Path]:
@@ -287,7 +290,8 @@ def predict_images(run: str | Path, paths: list[str | Path], out: str | Path, fi
                    log: Callable[[str], None] = print, compile: bool | str = "auto") -> dict[str, np.ndarray]:
     """Images -> detection -> HiPART; writes the arrays (``out``) and one PNG per image into ``figures``."""
     files = image_paths(paths)
-    model, joint_adapter = HiPART.from_run(run, device, compile=compile), run_adapter(run, adapter)
+    model, choice = HiPART.from_run(run, device, compile=compile), run_adapter(run, adapter)
+    joint_adapter = choice.adapter
     detector = make_detector("blazepose")
     parts = []
     for path in tqdm(files, desc="predict", unit="img", disable=not progress, dynamic_ncols=True):
@@ -303,6 +307,7 @@ def predict_images(run: str | Path, paths: list[str | Path], out: str | Path, fi
     if len(missing) == len(files):
         raise HipartError(f"no person found in {'the image' if len(files) == 1 else f'any of the {len(files)} images'}"
                           f" ({files[0]}{', ...' if len(files) > 1 else ''}); nothing written")
+    log(choice.describe())
     if missing:
         log(f"no person found in {len(missing)} of {len(files)} image(s), their outputs are NaN: {', '.join(missing)}")
     write_predictions(out, arrays)
@@ -321,7 +326,8 @@ def predict_video(run: str | Path, video: str | Path, out: str | Path, figure_vi
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     capture.release()
-    model, joint_adapter = HiPART.from_run(run, device, compile=compile), run_adapter(run, adapter)
+    model, choice = HiPART.from_run(run, device, compile=compile), run_adapter(run, adapter)
+    joint_adapter = choice.adapter
     detector = make_detector("blazepose")
     parts: list[dict[str, np.ndarray]] = []
     writer = _VideoWriter(figure_video, fps) if figure_video is not None else None
@@ -341,6 +347,7 @@ def predict_video(run: str | Path, video: str | Path, out: str | Path, figure_vi
         missing = np.flatnonzero(~arrays["detected"])
         if len(missing) == len(arrays["detected"]):
             raise HipartError(f"{video}: no person found in any of its {len(missing)} frames; nothing written")
+        log(choice.describe())
         if len(missing):
             log(f"no person found in {len(missing)} of {len(arrays['detected'])} frames (their outputs are NaN): "
                 f"{_ranges(missing)}")

@@ -353,6 +353,10 @@ CASES: dict[tuple[str, str], list[str]] = {
         ["detect", "--videos", "{empty_folder}", "--adapter", "{not_zip.npz}", "--out", "{out}/v.txt"],
     ("hipart detect", "`--videos` with `--every 0`"):
         ["detect", "--videos", "{empty_folder}", "--adapter", "{not_zip.npz}", "--every", "0", "--out", "{out}/v.npz"],
+    ("hipart detect", "`--package-adapter` on a dataset without finished detections"):
+        ["detect", "--data", "{out}/data", "--package-adapter"],
+    ("hipart detect", "`--package-adapter` with `--videos`"):
+        ["detect", "--data", "{out}/data", "--package-adapter", "--videos", "{empty_folder}"],
     ("hipart bench occlusion", "`--error-scale -1`"):
         ["bench", "occlusion", "--run", "{out}/run", "--error-scale", "-1", "--out", "{out}"],
     ("hipart bench occlusion", "`--error-scale nan`"):

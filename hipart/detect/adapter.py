@@ -10,12 +10,17 @@ of the hips, unit length the diagonal of the landmarks' bounding box. There
 is fitted by ridge-regularised least squares on pairs (detected landmarks, the row's x_s) from the training split.
 Confidence of joint j = the mean detector confidence of its *primary* sources (the landmarks it mostly sits on).
 The fit is stored (``.npz``) with the dataset's detections and can be applied to any images (real videos too).
+One such fit, made on the default data's renders, ships in the package (:mod:`hipart.detect.packaged`); its file
+also holds its provenance (a JSON string: which dataset, how many frames, the fit's error).
 """
 
 from __future__ import annotations
 
+import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,6 +73,7 @@ class JointAdapter:
     weights: tuple[np.ndarray, ...]  # per H36M joint, (2, 2 * len(sources) + 1)
     origin: tuple[int, ...] = ORIGIN
     fitted_on: int = 0  # frames
+    provenance: dict[str, Any] | None = None  # where the fit came from (the packaged adapter records it)
 
     @classmethod
     def layout(cls, detector: str = "blazepose") -> tuple[tuple[tuple[int, ...], ...], tuple[int, ...]]:
@@ -127,6 +133,8 @@ class JointAdapter:
         arrays.update(primary=np.asarray(self.primary), origin=np.asarray(self.origin),
                       detector=np.asarray(self.detector), fitted_on=np.asarray(self.fitted_on),
                       joints=np.asarray(H36M.names))
+        if self.provenance is not None:
+            arrays["provenance"] = np.asarray(json.dumps(self.provenance, sort_keys=True))
         with atomic_path(path) as tmp:
             np.savez(tmp, **arrays)
         return path
@@ -139,9 +147,10 @@ class JointAdapter:
                 n = len(z["primary"])
                 if tuple(str(s) for s in z["joints"]) != H36M.names:
                     raise ValueError("joints are not the 17 Human3.6M joints in hipart's order")
+                provenance = json.loads(str(z["provenance"])) if "provenance" in z.files else None
                 return cls(str(z["detector"]), tuple(tuple(int(i) for i in z[f"sources_{j}"]) for j in range(n)),
                            tuple(int(p) for p in z["primary"]), tuple(z[f"weights_{j}"] for j in range(n)),
-                           tuple(int(i) for i in z["origin"]), int(z["fitted_on"]))
-        except (OSError, KeyError, ValueError) as exc:
+                           tuple(int(i) for i in z["origin"]), int(z["fitted_on"]), provenance)
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise HipartError(f"{path}: not a hipart joint adapter ({exc}); fit one with 'hipart detect --data "
                               "DIR' on a rendered dataset") from None

@@ -2,7 +2,8 @@
 
 Videos are found by Human3.6M's naming (:mod:`hipart.data.h36m_videos`). Each video's
 detections are kept in ``<archive>.parts/`` with a record (resumable, shardable); the archive is written once all
-videos are done. The joint adapter comes from a rendered dataset (``--adapter``), fitted on its train split.
+videos are done. The joint adapter: ``--adapter``, else the one fitted on the ``--data`` dataset's train renders,
+else the packaged one (:mod:`hipart.detect.packaged`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from tqdm import tqdm
 
 from hipart.data.h36m_videos import Video, find_videos
 from hipart.data.videopose3d import write_archive
-from hipart.detect.adapter import JointAdapter
 from hipart.detect.base import Detections, Detector
 from hipart.detect.blazepose import make_detector
+from hipart.detect.packaged import choose_adapter
 from hipart.errors import HipartError
 from hipart.io import atomic_path
 from hipart.parallel import parallel_map
@@ -54,10 +55,11 @@ def _video_item(detector: Detector, item: tuple[Video, str, int]) -> list[dict[s
     return [_detect_video(detector, video, Path(parts), every)]
 
 
-def detect_videos(folder: str | Path, out: str | Path, adapter: str | Path, shard: Shard = Shard(), workers: int = 1,
-                  every: int = 1, detector: str = "blazepose", progress: bool = True,
-                  log: Callable[[str], None] = print) -> Path | None:
-    """Detect every video (resumable, shardable) and write the archive once all are done; returns its path."""
+def detect_videos(folder: str | Path, out: str | Path, adapter: str | Path | None, shard: Shard = Shard(),
+                  workers: int = 1, every: int = 1, detector: str = "blazepose", progress: bool = True,
+                  log: Callable[[str], None] = print, data_dir: str | Path | None = None) -> Path | None:
+    """Detect every video (resumable, shardable) and write the archive once all are done; returns its path. The
+    joint adapter: ``adapter``, else ``data_dir``'s own, else the packaged one (logged in one line)."""
     out = Path(out)
     if out.suffix != ".npz":  # numpy would append .npz to the temporary file and leave ``out`` empty
         raise HipartError(f"{out}: the detections are written as a VideoPose3D .npz archive; give --out NAME.npz")
@@ -65,9 +67,11 @@ def detect_videos(folder: str | Path, out: str | Path, adapter: str | Path, shar
         raise HipartError(f"--every must be at least 1, got {every}")
     if workers < 1:
         raise HipartError(f"--workers must be at least 1, got {workers}")
-    joint_adapter = JointAdapter.load(adapter)
+    choice = choose_adapter(adapter, data_dir, detector)
+    joint_adapter = choice.adapter
     videos = find_videos(folder)
     make_detector(detector)  # the install hint before any work
+    log(choice.describe())  # once the arguments are checked: an error stays one line
     parts = out.with_name(out.name + ".parts")
 
     def done(v: Video) -> bool:
