@@ -63,8 +63,8 @@ FAST = "HiPART: fast decoding"
 FAST_EAGER = "HiPART: fast decoding, not compiled"
 CACHED = "HiPART: eager decoding, growing cache"
 UNCACHED = "HiPART: eager decoding, no cache"
-HIARM_FAST = "HiARM decoding alone (17 steps): fast"
-HIARM_EAGER = "HiARM decoding alone (17 steps): eager, growing cache"
+HIARM_FAST = "HiARM decoding alone: fast"
+HIARM_EAGER = "HiARM decoding alone: eager, growing cache"
 SPARSE = "sparse lifter (vanilla spatial transformer)"
 
 
