@@ -21,13 +21,9 @@ from pathlib import Path
 import pandas as pd
 
 from hipart.bench.common import markdown
-from hipart.checkpoints import dict_differences, stage_state
 from hipart.config import load_config
 from hipart.errors import HipartError
-from hipart.models.lifter import KIND as LIFTER_KIND
-from hipart.pipeline import checkpoint_section
-from hipart.runs import StageDir
-from hipart.training.lifter import train_lifter
+from hipart.pipeline import train_lifter_in
 
 
 def main() -> None:
@@ -52,12 +48,7 @@ def main() -> None:
                                          warmup_iters=base.lifter.warmup_iters * factor)
             cfg = dataclasses.replace(base, lifter=lifter)
             out = args.out / f"lifter_{mode}_x{factor}"
-            wanted = {**cfg.to_dict()["lifter"], "keypoints": cfg.keypoints}
-            state = "missing" if args.force else stage_state(  # a checkpoint of other settings is refused
-                StageDir(out), LIFTER_KIND, lambda ckpt: dict_differences(wanted, checkpoint_section(ckpt, "lifter")),
-                "'lifter' settings")
-            test = train_lifter(cfg, args.data, out, args.run, resume=state != "missing", force=args.force,
-                                progress=not args.quiet)["test"]
+            test = train_lifter_in(cfg, args.data, out, args.run, args.force, not args.quiet)["test"]
             curve = pd.read_csv(out / "metrics.csv")  # loss: the epoch's training MPJPE
             rows.append({"input": mode, "epochs": lifter.epochs, "test MPJPE": test["mpjpe"],
                          "test P-MPJPE": test["p_mpjpe"], "train MPJPE": curve["loss"].iloc[-1]})

@@ -34,14 +34,10 @@ from typing import Any
 import pandas as pd
 
 from hipart.bench.common import markdown
-from hipart.checkpoints import dict_differences, stage_state
 from hipart.config import Config, load_config
 from hipart.errors import HipartError
 from hipart.io import atomic_path
-from hipart.models.lifter import KIND as LIFTER_KIND
-from hipart.pipeline import checkpoint_section
-from hipart.runs import StageDir
-from hipart.training.lifter import train_lifter
+from hipart.pipeline import train_lifter_in
 
 SCREEN = {"features": "absolute", "standardize": False, "embedding": "shared", "tokens": "joints",
           "readout": "sparse", "input_noise_px": 0.0, "hier_levels": "greedy"}
@@ -95,12 +91,7 @@ def main() -> None:
         for mode in modes:
             cfg = variant_config(base, name, mode)
             out = args.out / name / f"lifter_{mode}"
-            wanted = {**cfg.to_dict()["lifter"], "keypoints": cfg.keypoints}
-            state = "missing" if args.force else stage_state(  # a checkpoint of other settings is refused
-                StageDir(out), LIFTER_KIND, lambda ckpt: dict_differences(wanted, checkpoint_section(ckpt, "lifter")),
-                "'lifter' settings")
-            summary = train_lifter(cfg, args.data, out, args.run, resume=state != "missing", force=args.force,
-                                   progress=not args.quiet)
+            summary = train_lifter_in(cfg, args.data, out, args.run, args.force, not args.quiet)
             row[f"{mode} test"] = summary["test"]["mpjpe"]
             row[f"{mode} train"] = summary["train"]["mpjpe"]
             row[f"{mode} params"] = summary["complexity"]["params"]

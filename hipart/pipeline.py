@@ -89,6 +89,18 @@ def checkpoint_section(ckpt: dict[str, Any], name: str, with_keypoints: bool = T
             **({"keypoints": config.get("keypoints", "gt")} if with_keypoints else {})}
 
 
+def train_lifter_in(cfg: Config, data: str | Path, out: str | Path, run: str | Path | None, force: bool = False,
+                    progress: bool = True) -> dict[str, Any]:
+    """Train ``cfg.lifter`` into the stage folder ``out``, resuming an unfinished checkpoint made with the same lifter
+    settings and returning a finished one's summary; a checkpoint made with other settings is refused (``force``
+    retrains). The lifter's summary (test and train MPJPE, complexity)."""
+    wanted = {**cfg.to_dict()["lifter"], "keypoints": cfg.keypoints}
+    state = "missing" if force else stage_state(
+        StageDir(Path(out)), LIFTER_KIND, lambda ckpt: dict_differences(wanted, checkpoint_section(ckpt, "lifter")),
+        "'lifter' settings")
+    return train_lifter(cfg, data, out, run, resume=state != "missing", force=force, progress=progress)
+
+
 def plan(cfg: Config, data: Path, run: RunLayout, with_baselines: bool, progress: bool,
          log: Callable[[str], None]) -> list[PlannedStage]:
     """Every stage of ``train all`` in order, with how to check and train it."""

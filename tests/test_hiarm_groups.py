@@ -20,6 +20,7 @@ from hipart.models.hiarm_fast import StaticDecoder
 from hipart.pipeline import checkpoint_section
 from hipart.skeleton import DECODE_GROUP_PRESETS, H36M
 from hipart_cli.main import cli
+from test_hiarm import random_tokens, tiny_hiarm  # noqa: E402
 
 J = H36M.num_joints
 # a hand-written order: names and indices mixed, groups of several sizes, not the centre order
@@ -28,16 +29,6 @@ CUSTOM = [["Pelvis", "Thorax"], [1, 4, 7, 9], ["RKnee", "LKnee", "Head", "LShoul
 PINNED = Path(__file__).parent / "data" / "hipart_pinned.pt"
 
 
-def tiny_hiarm(seed: int = 0, **kw) -> HiARM:
-    torch.manual_seed(seed)
-    cfg = dataclasses.replace(load_config("tiny").hiarm, **kw)
-    return HiARM(cfg, 2, 32, 32).eval()
-
-
-def random_tokens(n: int, seed: int = 1):
-    g = torch.Generator().manual_seed(seed)
-    return (torch.randn(n, J, 2, generator=g), torch.randint(0, 32, (n, J), generator=g),
-            torch.randint(0, 32, (n, J, 2), generator=g))
 
 
 # ---------------------------------------------------------------- the 17-step code before decode groups (b75d498)
