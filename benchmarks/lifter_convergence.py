@@ -4,7 +4,7 @@ as many (the warm-up stretched by the same factor, so the schedule keeps its sha
     python benchmarks/lifter_convergence.py --config demo --data data/default-demo --run runs/demo \\
         [--input sparse --input gt-hier --input hier] [--factor 3] [--out runs/convergence] [--force]
 
-Issue #16's criterion: the demo's lifters within about 10 % of what the same architecture reaches with 3x the
+A converged preset has its lifters within about 10 % of what the same architecture reaches with 3x the
 epochs, i.e. preset / longer <= 1.1. Prints, per input, test MPJPE / P-MPJPE and the final training MPJPE of both
 runs and the ratio of their test MPJPE; the curves are each run's ``metrics.csv``. Runs are resumed: a finished one
 returns its summary, an interrupted one continues, so a second call only prints; a checkpoint in --out made with
