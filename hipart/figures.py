@@ -1,4 +1,7 @@
-"""The demo's figure: one test frame, its sparse input, the densified levels and the 3D prediction against the truth."""
+"""The demo's figure (one test frame, its sparse input, the densified levels and the 3D prediction against the
+truth), the picture of one prediction, and the drawing helpers the benchmarks' figures share: a 17-joint skeleton
+whose joints the detector did not see are marked (:func:`draw_sparse_2d`), and 3D skeletons in a fixed body-sized
+box (:func:`draw_skeletons_3d`)."""
 
 from __future__ import annotations
 
@@ -17,8 +20,13 @@ from hipart.data.dataset import PoseDataset  # noqa: E402
 from hipart.io import atomic_path  # noqa: E402
 from hipart.models.hipart import HiPART  # noqa: E402
 from hipart.models.lifter import Lifter  # noqa: E402
+from hipart.occlusion import outside_image  # noqa: E402
 from hipart.runs import RunLayout  # noqa: E402
 from hipart.skeleton import H36M, H36M_ACTIONS  # noqa: E402
+
+SEEN_CONFIDENCE = 0.5  # a detected joint below this confidence is drawn as not seen
+UNSEEN = "not seen (confidence < 0.5 or outside the image)"
+REACH_MM = 1000.0  # the 3D panels span +-REACH_MM on every axis: a body fits, and every frame gets the same scale
 
 
 def demo_figure(run: str | Path, data_dir: str | Path, path: str | Path, index: int | None = None,
@@ -66,10 +74,12 @@ def demo_figure(run: str | Path, data_dir: str | Path, path: str | Path, index: 
 
 
 def prediction_figure(image: np.ndarray, x_s: np.ndarray, x_d: np.ndarray, x_f: np.ndarray, X: np.ndarray,
-                      title: str = "") -> np.ndarray:
+                      title: str = "", confidence: np.ndarray | None = None) -> np.ndarray:
     """One prediction drawn for a person to look at: the frame with the 17 / 48 / 96-joint 2D levels on it, beside
-    the 3D skeleton (root-relative, camera axes). (H, W, 3) uint8 RGB image in; the same kind of picture out. A
-    frame without a detection (NaN keypoints) is shown with "no person detected"."""
+    the 3D skeleton (root-relative, camera axes). (H, W, 3) uint8 RGB image, ``x_s`` (17, 2), ``x_d`` (48, 2),
+    ``x_f`` (96, 2) px, ``X`` (17, 3) mm in; a (600, 1200, 3) uint8 picture out. Sparse joints the detector did
+    not see (:func:`unseen_joints` with ``confidence`` (17,), the detector's per joint; without it only the image
+    bounds count) are marked. A frame without a detection (NaN keypoints) is shown with "no person detected"."""
     fig = plt.figure(figsize=(12, 6), dpi=100)
     ax = fig.add_subplot(1, 2, 1)
     ax.imshow(image)
@@ -77,8 +87,8 @@ def prediction_figure(image: np.ndarray, x_s: np.ndarray, x_d: np.ndarray, x_f: 
     if found:
         ax.scatter(*x_f.T, s=6, c="tab:orange", label=f"fine ({len(x_f)})")
         ax.scatter(*x_d.T, s=14, marker="s", facecolors="none", edgecolors="lime", label=f"dense ({len(x_d)})")
-        for n, (a, b) in enumerate(H36M.bones):
-            ax.plot(*x_s[[a, b]].T, c="deepskyblue", lw=2, label=f"sparse ({len(x_s)})" if n == 0 else None)
+        draw_sparse_2d(ax, x_s, unseen_joints(x_s, image.shape[1::-1], confidence), "deepskyblue",
+                       f"sparse ({len(x_s)})")
         ax.legend(fontsize=7, loc="lower right")
     else:
         ax.text(0.5, 0.5, "no person detected", transform=ax.transAxes, ha="center", color="red", fontsize=14)
@@ -96,16 +106,64 @@ def prediction_figure(image: np.ndarray, x_s: np.ndarray, x_d: np.ndarray, x_f: 
     return picture
 
 
+def unseen_joints(x: np.ndarray, image_size: tuple[int, int] | np.ndarray, confidence: np.ndarray | None = None
+                  ) -> np.ndarray:
+    """(..., J) True where the detector did not see a joint (..., J, 2) px: its ``confidence`` (..., J) is below
+    SEEN_CONFIDENCE (or not a number), or it lies outside the picture of ``image_size`` (width, height) px. Without
+    confidence only the image bounds count."""
+    unseen = outside_image(x, np.asarray(image_size))
+    if confidence is not None:
+        unseen = unseen | ~(np.asarray(confidence) >= SEEN_CONFIDENCE)
+    return unseen
+
+
+def draw_sparse_2d(ax, x: np.ndarray, unseen: np.ndarray, colour: str, label: str, unseen_label: str = UNSEEN
+                   ) -> None:
+    """The 17-joint skeleton (17, 2) px on a 2D axes: bones between seen joints solid in ``colour``; bones touching
+    a joint marked in ``unseen`` (17,) dashed grey, and those joints as red crosses, labelled ``unseen_label``."""
+    unseen = np.asarray(unseen, bool)
+    labelled = False
+    for a, b in H36M.bones:
+        if unseen[a] or unseen[b]:
+            ax.plot(*x[[a, b]].T, c="0.55", lw=1.5, ls="--")
+        else:
+            ax.plot(*x[[a, b]].T, c=colour, lw=2, label=None if labelled else label)
+            labelled = True
+    if unseen.any():
+        ax.scatter(*x[unseen].T, marker="x", c="red", s=45, linewidths=2, zorder=3, label=unseen_label)
+
+
+def clip_to_box(a: np.ndarray, b: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The part of the segment from ``a`` to ``b`` (3,) inside the cube [-reach, reach]^3 (Liang-Barsky), or None
+    when none of it is inside."""
+    d = b - a
+    t0, t1 = 0.0, 1.0
+    for p, q in zip(np.concatenate([-d, d]), np.concatenate([a + reach, reach - a])):
+        if p == 0:
+            if q < 0:  # parallel to this face and beyond it
+                return None
+        elif p < 0:
+            t0 = max(t0, q / p)
+        else:
+            t1 = min(t1, q / p)
+    return (a + t0 * d, a + t1 * d) if t0 <= t1 else None
+
+
 def draw_skeletons_3d(ax3, poses: list[tuple[np.ndarray, str, str]]) -> None:
-    """Root-relative (17, 3) camera-space poses (x right, y down, z forward) as skeletons, depth into the page."""
+    """Root-relative (17, 3) camera-space poses, mm (x right, y down, z forward) as skeletons, depth into the page,
+    in a cube of +-REACH_MM: pictures of different frames share one scale, and a bone reaching beyond is cut at
+    the box (matplotlib draws 3D lines past the axes limits)."""
     for pose, colour, label in poses:
-        for n, (a, b) in enumerate(H36M.bones):
-            ax3.plot(pose[[a, b], 0], pose[[a, b], 2], -pose[[a, b], 1], c=colour, lw=1.5,
-                     label=label if n == 0 else None)
-    reach = float(np.abs(np.concatenate([p[0] for p in poses])).max()) * 1.05
-    ax3.set_xlim(-reach, reach)
-    ax3.set_ylim(-reach, reach)
-    ax3.set_zlim(-reach, reach)
+        shown = pose[:, [0, 2, 1]] * np.array([1.0, 1.0, -1.0])  # plotted axes: x, depth z, up -y
+        labelled = False
+        for a, b in H36M.bones:
+            inside = clip_to_box(shown[a], shown[b], REACH_MM)
+            if inside is not None:
+                ax3.plot(*np.stack(inside).T, c=colour, lw=1.5, label=None if labelled else label)
+                labelled = True
+    ax3.set_xlim(-REACH_MM, REACH_MM)
+    ax3.set_ylim(-REACH_MM, REACH_MM)
+    ax3.set_zlim(-REACH_MM, REACH_MM)
     ax3.set_box_aspect((1, 1, 1))
     for axis in (ax3.xaxis, ax3.yaxis, ax3.zaxis):  # the default ~9 ticks of 4-digit mm overlap on the depth axis
         axis.set_major_locator(MaxNLocator(5))

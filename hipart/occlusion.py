@@ -16,6 +16,9 @@ BlazePose's detections of occluded renders of the default data (``hipart bench o
 fit is :func:`fit_keypoint_model`); :meth:`OcclusionModel.uniform` gives the older single-scale model, and
 :func:`calibrate_error_scale` fits that one scale to real detections (VideoPose3D's CPN archive against its
 ground truth). Everything is drawn from a numpy Generator: the same seed gives the same occluders.
+
+A frame is *truncated* (:func:`truncated_frames`) when one of its joints lies outside the visible picture: outside
+the image, or beyond a crop's cut.
 """
 
 from __future__ import annotations
@@ -100,6 +103,26 @@ def hidden_joints(x: np.ndarray, boxes: np.ndarray, occ: Occluders) -> np.ndarra
     cell = np.clip((rel * g).astype(int), 0, g - 1)
     covered = occ.cells[np.arange(len(x))[:, None], cell[..., 1], cell[..., 0]]
     return covered & inside
+
+
+def outside_image(x: np.ndarray, image_size: np.ndarray) -> np.ndarray:
+    """(..., J) True where a joint (..., J, 2) px lies outside its picture, ``image_size`` (..., 2) width, height px.
+    Pixel centres sit at integer coordinates, so a W x H picture spans [-0.5, W - 0.5) x [-0.5, H - 0.5). A NaN
+    joint counts as outside."""
+    size = np.asarray(image_size, dtype=np.float64)[..., None, :]
+    inside = (x >= -0.5) & (x < size - 0.5)
+    return ~inside.all(axis=-1)
+
+
+def truncated_frames(x: np.ndarray, image_size: np.ndarray, cut: np.ndarray | None = None) -> np.ndarray:
+    """(N,) True where at least one joint of (N, J, 2) px lies outside the visible picture: outside the image
+    (``image_size`` (N, 2) width, height px) or beyond a crop's cut (``cut`` (N, J): :func:`hidden_joints` of a
+    crop). A mask covers cells inside the picture without cutting it: give None for a mask and for the clean
+    picture, where only the image bounds count."""
+    gone = outside_image(x, image_size)
+    if cut is not None:
+        gone = gone | cut
+    return gone.any(axis=1)
 
 
 def occlude_image(image: np.ndarray, box: np.ndarray, occ: Occluders, i: int, fill: int = 0) -> np.ndarray:

@@ -299,7 +299,8 @@ def predict_images(run: str | Path, paths: list[str | Path], out: str | Path, fi
         pred = _predict_frames(model, detector, joint_adapter, [image])
         parts.append(pred)
         if figures is not None:
-            picture = prediction_figure(image, *(pred[k][0] for k in ("x_s", "x_d", "x_f", "X")), title=path.name)
+            picture = prediction_figure(image, *(pred[k][0] for k in ("x_s", "x_d", "x_f", "X")), title=path.name,
+                                        confidence=pred["confidence"][0])
             _write_png(Path(figures) / f"{path.stem}.png", picture)
     arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     arrays["image_file"] = np.asarray([str(p) for p in files])
@@ -339,7 +340,8 @@ def predict_video(run: str | Path, video: str | Path, out: str | Path, figure_vi
                 if writer is not None:
                     for i, image in enumerate(frames):
                         writer.write(prediction_figure(image, *(pred[k][i] for k in ("x_s", "x_d", "x_f", "X")),
-                                                       title=f"{video.name}, frame {sum(map(len, parts[:-1])) + i}"))
+                                                       title=f"{video.name}, frame {sum(map(len, parts[:-1])) + i}",
+                                                       confidence=pred["confidence"][i]))
                 bar.update(len(frames))
         if not parts:
             raise HipartError(f"{video}: no frames could be read; check the file or re-encode it")

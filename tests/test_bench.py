@@ -12,10 +12,11 @@ from PIL import Image
 from hipart.bench.ablation import complexity, parse_setting, setting_config, settings
 from hipart.bench.codebook import cosine_matrix, perplexity
 from hipart.bench.common import BenchRun, markdown
-from hipart.bench.occlusion import occluded_inputs, settings_from
+from hipart.bench.occlusion import _plot, _with_deltas, _with_shares, cut_off, occluded_inputs, settings_from
 from hipart.bench.speed import CACHED, FAST, FAST_EAGER, HIARM_EAGER, HIARM_FAST, SPARSE, UNCACHED
+from hipart.data.dataset import PoseDataset
 from hipart.errors import HipartError
-from hipart.occlusion import OcclusionModel
+from hipart.occlusion import Occluders, OcclusionModel, hidden_joints, truncated_frames
 from hipart_cli.main import cli
 
 
@@ -42,9 +43,36 @@ def test_occluded_inputs_depend_only_on_the_setting():
     z, hz = occluded_inputs(x, "crop", 0.0, 0, OcclusionModel())
     assert not hz.any() and np.array_equal(z, x)
     assert settings_from((), ()) == [("mask", r) for r in (0.2, 0.4, 0.6, 0.8)] + \
-        [("crop", c) for c in (0.0, 0.1, 0.2, 0.3, 0.4)]
+        [("crop", c) for c in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)]
     with pytest.raises(HipartError, match="between 0 and 1"):
         settings_from((), (1.2,))
+
+
+def test_only_a_crop_beyond_zero_cuts_joints_off_the_picture():
+    x = np.full((2, 17, 2), [50.0, 40.0])
+    x[1, 0] = (5.0, 40.0)  # in the 100 x 80 picture, left of the person's box
+    boxes, size = np.tile([10.0, 20.0, 90.0, 60.0], (2, 1)), np.tile([100, 80], (2, 1))
+    zero = hidden_joints(x, boxes, Occluders("crop", 0.0, sides=np.zeros(2, int)))
+    assert zero.sum() == 1  # hidden_joints counts the joint beyond the box's left edge; the picture stays whole
+    assert not truncated_frames(x, size, cut_off("crop", 0.0, zero)).any()
+    left = hidden_joints(x, boxes, Occluders("crop", 0.2, sides=np.zeros(2, int)))
+    assert truncated_frames(x, size, cut_off("crop", 0.2, left)).tolist() == [False, True]
+    assert cut_off("mask", 0.4, left) is None
+
+
+def test_share_rows_follow_the_methods_without_deltas_or_a_line_in_the_plot():
+    scores = pd.DataFrame({"clean": {"A": 40.0, "B": 50.0}, "crop 0.3": {"A": 45.0, "B": 52.5}})
+    table = _with_shares(scores, {"clean": {"no detection (%)": 0.0, "truncated frames (%)": 12.5},
+                                  "crop 0.3": {"no detection (%)": 25.0, "truncated frames (%)": 87.5}})
+    assert list(table.index) == ["A", "B", "no detection (%)", "truncated frames (%)"]
+    assert table.loc["truncated frames (%)"].tolist() == [12.5, 87.5]
+    deltas = _with_deltas(table)
+    assert deltas.loc["A"].tolist() == ["40.0", "45.0 (+5.0)"] and deltas.loc["B", "crop 0.3"] == "52.5 (+2.5)"
+    assert deltas.loc["no detection (%)"].tolist() == ["0.0", "25.0"]
+    assert deltas.loc["truncated frames (%)"].tolist() == ["12.5", "87.5"]
+    fig = _plot(table, [("crop", 0.3)])
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["A", "B"] and lines[0].get_ydata().tolist() == [40.0, 45.0]
 
 
 def test_codebook_helpers_known_answers():
@@ -85,11 +113,11 @@ def test_markdown_table_keeps_integers_and_marks_missing():
 
 
 @pytest.mark.slow
-def test_occlusion_scores_every_method_on_the_same_inputs(bench_results, baseline_run):
+def test_occlusion_scores_every_method_on_the_same_inputs(bench_results, baseline_run, tiny_dataset):
     run, out, _ = bench_results
     table = pd.read_csv(out / "occlusion" / "occlusion_mpjpe.csv", index_col="method")
     methods = ["HiPART (hier lifter)", "sparse lifter", "diffpose", "mixste-f5-sparse"]
-    assert list(table.index) == methods + ["hidden joints (%)"]
+    assert list(table.index) == methods + ["hidden joints (%)", "truncated frames (%)"]
     assert list(table.columns) == ["clean", "mask 0.2", "mask 0.4", "crop 0", "crop 0.3"]
     # unoccluded inputs reproduce each method's own test evaluation, and crop 0 is the clean input
     for label, folder in zip(methods, ("lifter_hier", "lifter_sparse", "baseline_diffpose",
@@ -99,6 +127,17 @@ def test_occlusion_scores_every_method_on_the_same_inputs(bench_results, baselin
     np.testing.assert_allclose(table["crop 0"], table["clean"], rtol=1e-6)
     hidden = table.loc["hidden joints (%)"]
     assert hidden["clean"] == 0 and hidden["crop 0"] == 0 and 0 < hidden["mask 0.2"] < hidden["mask 0.4"]
+    # a frame is truncated by a joint outside its image or, for a crop, beyond the cut: a mask cuts nothing
+    truncated = table.loc["truncated frames (%)"]
+    assert truncated["mask 0.2"] == truncated["mask 0.4"] == truncated["crop 0"] == truncated["clean"]
+    test = PoseDataset(tiny_dataset, "test", fields=("x_s",), normalize=False)
+    x_s = test.arrays()["x_s"]
+    _, cut = occluded_inputs(x_s, "crop", 0.3, 0, OcclusionModel.fitted())
+    expected = truncated_frames(x_s.astype(np.float64), test.image_size, cut)
+    assert truncated["crop 0.3"] == pytest.approx(100 * expected.mean()) and truncated["crop 0.3"] > truncated["clean"]
+    rows = [r for r in (out / "occlusion" / "occlusion.md").read_text().splitlines()
+            if r.startswith(("| hidden joints (%) |", "| truncated frames (%) |"))]
+    assert len(rows) == 2 and not any("(+" in r or "(-" in r for r in rows)  # shares get no MPJPE change
     with Image.open(out / "occlusion" / "occlusion.png") as picture:
         assert picture.format == "PNG"
     meta = json.loads((out / "occlusion" / "meta.json").read_text())
@@ -231,10 +270,18 @@ def test_image_level_occlusion_feeds_every_method_the_same_cached_detections(bas
     table = pd.read_csv(tmp_path / "a" / "occlusion" / "occlusion_mpjpe.csv", index_col="method")
     assert list(table.columns) == ["clean", "mask 0.4", "crop 0.3"]
     assert {"HiPART (hier lifter)", "sparse lifter", "diffpose", "mixste-f5-sparse"} <= set(table.index)
+    assert list(table.index[-2:]) == ["no detection (%)", "truncated frames (%)"]
     assert np.isfinite(table.to_numpy()).all()
     det = pd.read_csv(tmp_path / "a" / "occlusion" / "detector.csv", index_col="setting")
     assert det.loc["clean", "hidden joints (%)"] == 0 and det.loc["mask 0.4", "hidden joints (%)"] > 0
-    assert ((det["no detection (%)"] / 12.5) % 1 == 0).all()  # whole frames of the 8
+    for share in ("no detection (%)", "truncated frames (%)"):
+        assert ((det[share] / 12.5) % 1 == 0).all()  # whole frames of the 8
+        assert table.loc[share].tolist() == pytest.approx(det[share].tolist(), abs=1e-9)
+    # a mask cuts nothing: its frames are truncated only by the image bounds, like the clean ones; every joint a
+    # crop hides is cut off, so its frames count on top of those
+    truncated = det["truncated frames (%)"]
+    assert truncated["mask 0.4"] == truncated["clean"] and truncated["crop 0.3"] >= truncated["clean"]
+    assert det.loc["crop 0.3", "hidden joints (%)"] > 0 and truncated["crop 0.3"] > 0
     assert np.isfinite(det.loc["clean", "2D error visible (px)"])
     model = OcclusionModel.from_dict(json.loads((tmp_path / "a" / "occlusion" / "keypoint_model.json").read_text()))
     assert "fitted from BlazePose" in model.source

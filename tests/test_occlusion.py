@@ -12,7 +12,7 @@ from hipart.errors import HipartError
 from hipart.bench.occlusion import setting_rng
 from hipart.occlusion import (SIDES, Occluders, OcclusionModel, box_diagonals, calibrate_error_scale, crop_occlusion,
                               draw_occluders, fit_keypoint_model, hidden_joints, mask_occlusion, occlude_image,
-                              person_boxes)
+                              outside_image, person_boxes, truncated_frames)
 from hipart.training.inputs import hold_missing
 
 
@@ -104,6 +104,29 @@ def test_masked_pixels_are_exactly_where_joints_count_as_hidden():
     assert hidden.any() and np.array_equal(hidden, black)
     covered_area = (out[..., 0] == 0).sum() / (220 * 320)
     assert abs(covered_area - 0.4) < 0.02  # cells are whole pixels
+
+
+def test_a_frame_is_truncated_by_a_joint_outside_the_image_or_beyond_a_crops_cut():
+    size = np.array([100, 80])  # width, height: the picture spans [-0.5, 99.5) x [-0.5, 79.5)
+    box = np.array([10.0, 20.0, 90.0, 60.0])  # a bottom crop of 0.25 cuts at y > 60 - 0.25 * 40 = 50
+    x = np.full((6, 17, 2), [50.0, 40.0])  # every joint in the picture, above the cut
+    x[1, 3] = (50.0, 55.0)  # below the cut
+    x[2, 13] = (120.0, 40.0)  # beyond the right edge
+    x[3, 10] = (50.0, -0.6)  # above the top edge
+    x[4, 0], x[4, 1] = (-0.5, -0.5), (99.4, 79.4)  # on the first and the last pixel; the last lies below the cut
+    x[5, 6] = (99.5, 40.0)  # just beyond the last pixel
+    sizes, boxes = np.tile(size, (6, 1)), np.tile(box, (6, 1))
+    occ = Occluders("crop", 0.25, sides=np.full(6, 3))
+    cut = hidden_joints(x, boxes, occ)
+    assert np.flatnonzero(cut.any(axis=1)).tolist() == [1, 4]
+    assert truncated_frames(x, sizes, cut).tolist() == [False, True, True, True, True, True]
+    assert truncated_frames(x, sizes).tolist() == [False, False, True, True, False, True]  # clean, or a mask
+    assert not outside_image(x[4], size).any() and np.flatnonzero(outside_image(x[5], size)).tolist() == [6]
+    # the joints counted as cut off lie exactly on the band occlude_image paints
+    image = occlude_image(np.ones((80, 100, 3), np.uint8), box, occ, 0)
+    inside = ~outside_image(x, sizes)
+    u, v = np.round(x[inside]).astype(int).T
+    assert np.array_equal(image[v, u, 0] == 0, cut[inside])
 
 
 def setting_rng_for_test():

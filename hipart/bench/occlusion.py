@@ -9,12 +9,16 @@ Two levels (``--level``):
   finds nobody are *held* (the nearest frame of the same sequence with a detection, or the training split's mean
   pose): none is dropped, and the share is reported. Detections are cached by the images' and the detector's
   hashes, so adding a method or rerunning costs no detection. ``--frames N`` takes whole test sequences, evenly
-  spread, until N frames (so temporal methods see whole sequences). Beside the MPJPE table: per setting the share
-  of joints under the occluder, the detector's 2D error on hidden and on visible joints, and the frames without a
-  detection; and the keypoint-level model's parameters fitted from these detections.
+  spread, until N frames (so temporal methods see whole sequences). The MPJPE table ends with two rows per
+  setting: the frames without a detection and the truncated frames (a true joint outside the image or beyond a
+  crop's cut, :func:`hipart.occlusion.truncated_frames`). Beside it: per setting the share of joints under the
+  occluder, the detector's 2D error on hidden and on visible joints, those two frame shares; and the
+  keypoint-level model's parameters fitted from these detections.
 - ``keypoint`` (for users without images): the true sparse 2D poses are occluded and the hidden joints get what a
   detector reports for them (:class:`hipart.occlusion.OcclusionModel`, by default the parameters fitted at image
-  level on the default data; ``--error-scale`` or ``--detections/--truth`` for the single-scale model).
+  level on the default data; ``--error-scale`` or ``--detections/--truth`` for the single-scale model). A crop
+  here is the same cut of the joints' padded box: the MPJPE table ends with the hidden joints and the truncated
+  frames per setting.
 
 Each setting draws its occluders from a generator seeded by (seed, kind, ratio), so a setting gives the same
 inputs whatever else runs. ``--compare RUN`` adds another run's methods (e.g. trained on the true keypoints while
@@ -41,21 +45,23 @@ from hipart.detect.blazepose import make_detector
 from hipart.detect.cache import CachedDetector
 from hipart.detect.dataset import ADAPTER, detections_dir
 from hipart.errors import HipartError
-from hipart.figures import draw_skeletons_3d
+from hipart.figures import draw_skeletons_3d, draw_sparse_2d, unseen_joints
 from hipart.metrics import mpjpe
 from hipart.models.hipart import HiPART
 from hipart.occlusion import (KINDS, OcclusionModel, box_diagonals, check_ratio, draw_occluders,
-                              fit_keypoint_model, hidden_joints, occlude_image)
+                              fit_keypoint_model, hidden_joints, occlude_image, truncated_frames)
 from hipart.render.dataset import ImageSet
 from hipart.runs import RunLayout
 from hipart.skeleton import H36M
 from hipart.training.inputs import SplitFrames, hold_missing, mean_training_pose
 
 MASK_SWEEP = (0.2, 0.4, 0.6, 0.8)
-CROP_SWEEP = (0.0, 0.1, 0.2, 0.3, 0.4)
+CROP_SWEEP = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)  # 0.5: about waist-up
 LEVELS = ("auto", "image", "keypoint")
 DEFAULT_FRAMES = 1000  # image level: both sweeps took 7.5 minutes on the demo run, 2 CPU cores (docs/results.md)
 CLEAN = "clean"
+HIDDEN, NO_DETECTION, TRUNCATED = "hidden joints (%)", "no detection (%)", "truncated frames (%)"
+SHARES = (HIDDEN, NO_DETECTION, TRUNCATED)  # rows of the MPJPE table that are frame / joint shares, not methods
 
 
 def settings_from(masks: tuple[float, ...], crops: tuple[float, ...]) -> list[tuple[str, float]]:
@@ -76,6 +82,13 @@ def column(kind: str, ratio: float) -> str:
 def setting_rng(seed: int, kind: str, ratio: float) -> np.random.Generator:
     """The generator of one setting's occluders: depends on (seed, kind, ratio) only."""
     return np.random.default_rng([seed, KINDS.index(kind), int(round(ratio * 1000))])
+
+
+def cut_off(kind: str, ratio: float, hidden: np.ndarray) -> np.ndarray | None:
+    """The joints a setting cuts off the picture, (N, J) from its ``hidden`` (N, J) joints: a crop removes
+    everything beyond its cut, a mask covers cells inside the picture and cuts nothing (None). A crop of 0 leaves
+    the picture whole (``occlude_image``) although ``hidden_joints`` counts a joint beyond the box's edge."""
+    return hidden if kind == "crop" and ratio > 0 else None
 
 
 def occluded_inputs(x_s: np.ndarray, kind: str, ratio: float, seed: int, model: OcclusionModel
@@ -123,8 +136,10 @@ def image_sample(bench: BenchRun, images: ImageSet, frames: int | None, log: Cal
 @dataclass
 class SettingDetections:
     x_s: np.ndarray  # (N, 17, 2) adapted detections, NaN where nobody was found
+    confidence: np.ndarray  # (N, 17) the detector's per-joint confidence, 0 where nobody was found
     found: np.ndarray  # (N,)
     hidden: np.ndarray  # (N, 17) true joints under the occluder
+    truncated: np.ndarray  # (N,) frames with a true joint outside the image or beyond a crop's cut
 
 
 def detect_setting(images: ImageSet, sample: ImageSample, kind: str, ratio: float, seed: int,
@@ -134,6 +149,7 @@ def detect_setting(images: ImageSet, sample: ImageSample, kind: str, ratio: floa
     occ = draw_occluders(kind, ratio, n, setting_rng(seed, kind, ratio)) if kind != CLEAN else None
     position = {int(r): i for i, r in enumerate(sample.rows)}
     x_s = np.full((n, H36M.num_joints, 2), np.nan, np.float32)
+    confidence = np.zeros((n, H36M.num_joints), np.float32)
     found = np.zeros(n, bool)
     for unit in sample.units:
         idx = [position[int(r)] for r in images.record(unit)["rows"]]
@@ -141,21 +157,23 @@ def detect_setting(images: ImageSet, sample: ImageSample, kind: str, ratio: floa
         if occ is not None:
             frames = [occlude_image(f, sample.boxes[i], occ, i) for f, i in zip(frames, idx)]
         det = adapter.apply(detector.detect(frames))
-        x_s[idx], found[idx] = det.keypoints, det.detected
-    hidden = np.zeros((n, H36M.num_joints), bool) if occ is None else \
-        hidden_joints(sample.truth.x_s_true.astype(np.float64), sample.boxes, occ)
-    return SettingDetections(x_s, found, hidden)
+        x_s[idx], confidence[idx], found[idx] = det.keypoints, det.confidence, det.detected
+    truth = sample.truth.x_s_true.astype(np.float64)
+    hidden = np.zeros((n, H36M.num_joints), bool) if occ is None else hidden_joints(truth, sample.boxes, occ)
+    truncated = truncated_frames(truth, sample.truth.image_size, cut_off(kind, ratio, hidden))
+    return SettingDetections(x_s, confidence, found, hidden, truncated)
 
 
 def detection_stats(det: SettingDetections, truth: np.ndarray, boxes: np.ndarray) -> dict[str, float]:
-    """Hidden-joint share, the detector's 2D error (px) on hidden and visible joints of frames with a detection,
-    and the share of frames without one."""
+    """Hidden-joint share, the shares of frames without a detection and of truncated frames, and the detector's 2D
+    error (px) on hidden and visible joints of frames with a detection."""
     err = np.linalg.norm(det.x_s - truth, axis=-1)  # NaN where nothing was found
     seen = det.found[:, None] & np.ones_like(det.hidden)
     hid, vis = seen & det.hidden, seen & ~det.hidden
     diag = box_diagonals(boxes)[:, None] * np.ones_like(err)
-    return {"hidden joints (%)": 100 * float(det.hidden.mean()),
-            "no detection (%)": 100 * float((~det.found).mean()),
+    return {HIDDEN: 100 * float(det.hidden.mean()),
+            NO_DETECTION: 100 * float((~det.found).mean()),
+            TRUNCATED: 100 * float(det.truncated.mean()),
             "2D error hidden (px)": float(err[hid].mean()) if hid.any() else np.nan,
             "2D error visible (px)": float(err[vis].mean()) if vis.any() else np.nan,
             "2D error hidden (box diag.)": float((err[hid] / diag[hid]).mean()) if hid.any() else np.nan}
@@ -222,21 +240,28 @@ def _keypoint_level(bench: BenchRun, runs: list, methods: dict, out: str | Path,
                     seed: int, model: OcclusionModel, device: torch.device, log: Callable[[str], None]) -> Results:
     clean = test_frames(bench, "gt", log)
     log(f"keypoint level: {len(clean)} test frames; hidden joints: {model.source}")
-    scores, hidden_share = {CLEAN: _score(runs, methods, clean, device, log)[0]}, {CLEAN: 0.0}
+    truth = clean.x_s_true.astype(np.float64)
+    scores = {CLEAN: _score(runs, methods, clean, device, log)[0]}
+    shares = {CLEAN: {HIDDEN: 0.0, TRUNCATED: 100 * float(truncated_frames(truth, clean.image_size).mean())}}
     for kind, ratio in settings:
         col = column(kind, ratio)
         x, hidden = occluded_inputs(clean.x_s, kind, ratio, seed, model)
-        hidden_share[col] = 100 * float(hidden.mean())
-        log(f"{col}: {hidden.mean():.1%} of joints hidden")
+        # the keypoint-level crop hides the joints beyond a cut of the true joints' padded box: those are cut off.
+        # The box is padded by 0.1 of the joints' extent a side (hipart.occlusion.BOX_PADDING), so a crop above
+        # 0.1 / 1.2 reaches past the outermost joint: every frame of such a crop counts as truncated.
+        truncated = truncated_frames(truth, clean.image_size, cut_off(kind, ratio, hidden))
+        shares[col] = {HIDDEN: 100 * float(hidden.mean()), TRUNCATED: 100 * float(truncated.mean())}
+        log(f"{col}: {hidden.mean():.1%} of joints hidden, {truncated.mean():.1%} of frames truncated")
         scores[col] = _score(runs, methods, clean.with_inputs(x), device, log)[0]
-    table = _mpjpe_table(scores, runs, methods)
-    table.loc["hidden joints (%)"] = pd.Series(hidden_share)
+    table = _with_shares(_mpjpe_table(scores, runs, methods), shares)
     results = Results(out, "occlusion", bench, {"level": "keypoint", "settings": [list(s) for s in settings],
                                                 "seed": seed, "frames": len(clean), "keypoint_model": model.to_dict(),
                                                 "compare": [str(b.run) for b, _ in runs[1:]]})
     _tables(results, table, bench, "keypoint level: hidden joints displaced like a detector's misses")
-    results.plot(_plot(table.drop(index="hidden joints (%)"), settings), "occlusion")
-    results.finish(_missing_notes(runs, methods) + [f"Keypoint level; hidden joints: {model.source}."])
+    results.plot(_plot(table, settings), "occlusion")
+    results.finish(_missing_notes(runs, methods) + [
+        f"Keypoint level; hidden joints: {model.source}.",
+        "Truncated frames: a true joint outside the image or, for a crop, beyond its cut."])
     return results
 
 
@@ -260,10 +285,12 @@ def _image_level(bench: BenchRun, runs: list, methods: dict, out: str | Path, se
         inputs[col] = (x, det)
         if kind != CLEAN:
             occluded.append((det.x_s, det.hidden, det.found))
-        log(f"{col}: {stats[col]['hidden joints (%)']:.1f} % of joints hidden, {stats[col]['no detection (%)']:.1f} % "
-            f"frames without a detection; detector error hidden {stats[col]['2D error hidden (px)']:.1f} px, "
-            f"visible {stats[col]['2D error visible (px)']:.1f} px ({detector.hits} cached, {detector.misses} new)")
-    table = _mpjpe_table(scores, runs, methods)
+        log(f"{col}: {stats[col][HIDDEN]:.1f} % of joints hidden, {stats[col][NO_DETECTION]:.1f} % frames without "
+            f"a detection, {stats[col][TRUNCATED]:.1f} % truncated; detector error hidden "
+            f"{stats[col]['2D error hidden (px)']:.1f} px, visible {stats[col]['2D error visible (px)']:.1f} px "
+            f"({detector.hits} cached, {detector.misses} new)")
+    table = _with_shares(_mpjpe_table(scores, runs, methods),
+                         {col: {k: s[k] for k in (NO_DETECTION, TRUNCATED)} for col, s in stats.items()})
     stats_table = pd.DataFrame(stats).T
     stats_table.index.name = "setting"
     fitted = None
@@ -281,7 +308,8 @@ def _image_level(bench: BenchRun, runs: list, methods: dict, out: str | Path, se
     _tables(results, table, bench, f"image level: occluded renders seen by BlazePose, {len(sample.rows)} test frames")
     results.table(stats_table, "detector", f"The detector per setting (image level, {len(sample.rows)} test frames): "
                                            "joints under the occluder, frames without a detection (held: nearest "
-                                           "detected frame of the sequence, else the mean pose), 2D error", ".2f")
+                                           "detected frame of the sequence, else the mean pose), truncated frames (a "
+                                           "true joint outside the image or beyond a crop's cut), 2D error", ".2f")
     if fitted is not None:
         model_table = pd.DataFrame({"miss rate": fitted.miss_rate, "miss scale (box diag.)": fitted.miss_scale,
                                     "hit scale (box diag.)": fitted.hit_scale}, index=list(H36M.names))
@@ -297,6 +325,7 @@ def _image_level(bench: BenchRun, runs: list, methods: dict, out: str | Path, se
         "Image level: per setting the test renders are occluded (black cells / a cut band), BlazePose detects, the "
         "joint adapter maps to 17 joints; frames without a detection are held from the nearest detected frame of "
         "the sequence (else the training split's mean pose) and scored like the others.",
+        "Truncated frames: a true joint outside the image or, for a crop, beyond its cut.",
         f"Methods trained on {', '.join(sorted({b.cfg.keypoints for b, _ in runs}))} keypoints."])
     return results
 
@@ -309,6 +338,16 @@ def _mpjpe_table(scores: dict[str, dict[str, float]], runs: list, methods: dict)
                 table.loc[m.label + suffix] = np.nan
     table.index.name = "method"
     return table
+
+
+def _with_shares(table: pd.DataFrame, shares: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """The MPJPE table (methods x settings) with one row per share (%) below the methods; ``shares`` maps a
+    setting's column to its shares by row name."""
+    out = table.copy()
+    for row in SHARES:
+        if any(row in per for per in shares.values()):
+            out.loc[row] = pd.Series({col: per.get(row, np.nan) for col, per in shares.items()})
+    return out
 
 
 def _missing_notes(runs: list, methods: dict) -> list[str]:
@@ -329,7 +368,7 @@ def _with_deltas(table: pd.DataFrame) -> pd.DataFrame:
         clean = table.loc[label, CLEAN]
         for col in table.columns:
             v = table.loc[label, col]
-            if label == "hidden joints (%)" or col == CLEAN or not np.isfinite(v):
+            if label in SHARES or col == CLEAN or not np.isfinite(v):
                 out.loc[label, col] = "missing" if not np.isfinite(v) else f"{v:.1f}"
             else:
                 out.loc[label, col] = f"{v:.1f} ({v - clean:+.1f})"
@@ -350,7 +389,7 @@ def _plot(table: pd.DataFrame, settings: list[tuple[str, float]]) -> plt.Figure:
     for ax, kind in zip(axes[0], kinds):
         ratios = [0.0] + sorted({r for k, r in settings if k == kind and r > 0})
         cols = [CLEAN] + [column(kind, r) for r in ratios[1:]]
-        for label in table.index:
+        for label in table.index.drop(list(SHARES), errors="ignore"):  # shares are no method's MPJPE
             values = table.loc[label, cols].astype(float)
             if values.notna().any():
                 ax.plot(ratios, values, marker="o", label=label)
@@ -364,8 +403,9 @@ def _plot(table: pd.DataFrame, settings: list[tuple[str, float]]) -> plt.Figure:
 
 def _figure(bench: BenchRun, sample: ImageSample, images: ImageSet, settings: list[tuple[str, float]], seed: int,
             inputs: dict, preds: dict, device: torch.device) -> plt.Figure | None:
-    """Fig. 8-like: for one mask and one crop setting, a frame's occluded image with the detected 2D and HiPART's
-    48/96 joints, beside the 3D of HiPART, the diffusion baseline and the truth."""
+    """Fig. 8-like: for one mask and one crop setting, a frame's occluded image with the detected 2D (joints the
+    detector did not see marked) and HiPART's 48/96 joints, beside the 3D of HiPART, the diffusion baseline and the
+    truth."""
     occluded = [(k, r) for k, r in settings if r > 0]
     chosen = [s for s in occluded if s[0] == "mask"][:1] + [s for s in occluded if s[0] == "crop"][-1:]
     hipart_label = next((k for k in preds.get(CLEAN, {}) if k.startswith("HiPART")), None)
@@ -391,8 +431,8 @@ def _figure(bench: BenchRun, sample: ImageSample, images: ImageSet, settings: li
             ax.scatter(*levels["x_f"][0].cpu().numpy().T, s=6, c="tab:orange", label="HiPART fine (96)")
             ax.scatter(*levels["x_d"][0].cpu().numpy().T, s=14, marker="s", facecolors="none", edgecolors="lime",
                        label="HiPART dense (48)")
-            for n, (a, b) in enumerate(H36M.bones):
-                ax.plot(*x[i, [a, b]].T, c="deepskyblue", lw=2, label="detected (17)" if n == 0 else None)
+            draw_sparse_2d(ax, x[i], unseen_joints(x[i], image.shape[1::-1], det.confidence[i]), "deepskyblue",
+                           "detected (17)")
         else:
             ax.set_title("no detection (held input)")
         ax.set_xlim(x0 - pad, x1 + pad)

@@ -1,5 +1,6 @@
 """``hipart bench qualitative``: chosen test frames under occlusion (supplement Figs. 7, 8). One row per frame: the
-occluded 2D input (hidden joints marked), HiPART's hierarchical 2D (17 / 48 / 96 joints), and the 3D predictions
+occluded 2D input (joints under the occluder or outside the image marked as not seen: these keypoint-level inputs
+carry no detector confidence), HiPART's hierarchical 2D (17 / 48 / 96 joints), and the 3D predictions
 of HiPART and of the diffusion baseline (when trained) against the ground truth."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from hipart.bench.occlusion import occluded_inputs
 from hipart.camera import denormalize_pixels
 from hipart.data.dataset import PoseDataset
 from hipart.errors import HipartError
-from hipart.figures import draw_skeletons_3d
+from hipart.figures import draw_skeletons_3d, draw_sparse_2d, unseen_joints
 from hipart.models.baselines import get_method
 from hipart.models.lifter import Lifter
 from hipart.occlusion import OcclusionModel
@@ -64,8 +65,8 @@ def run_qualitative(bench: BenchRun, out: str | Path, frames: tuple[int, ...] = 
         meta = {k: int(ds.meta[k][i]) for k in ("subject", "action", "camera", "frame")}
         ax = fig.add_subplot(len(chosen), 3, 3 * r + 1)
         _skeleton_2d(ax, x_s[i], "0.7", "true 2D")
-        _skeleton_2d(ax, x_occ[i], "tab:blue", "input (occluded)")
-        ax.scatter(*x_occ[i][hidden[i]].T, marker="x", c="tab:red", s=40, label="hidden joints")
+        draw_sparse_2d(ax, x_occ[i], hidden[i] | unseen_joints(x_occ[i], size[r]), "tab:blue", "input (occluded)",
+                       "not seen (under the occluder or outside the image)")
         ax.set_title(f"S{meta['subject']} {H36M_ACTIONS[meta['action']]} cam {meta['camera']} frame {meta['frame']}:"
                      f" {kind} {ratio:g}")
         _finish_2d(ax)
