@@ -80,7 +80,7 @@ def occlusion(run: Path, data_dir: Path | None, out: Path | None, device: str, m
               keypoint_model: Path | None, error_scale: float | None, detections: Path | None,
               truth: Path | None) -> None:
     """MPJPE of every method under occlusion (Table 1). No --mask / --crop: both default sweeps (mask 0.2 0.4 0.6
-    0.8, crop 0 0.1 0.2 0.3 0.4)."""
+    0.8, crop 0 0.1 0.2 0.3 0.4 0.5)."""
     from hipart.bench.occlusion import run_occlusion
     from hipart.data.videopose3d import paired_detections
     from hipart.errors import HipartError
@@ -145,10 +145,10 @@ def speed(run: Path, data_dir: Path | None, out: Path | None, device: str, batch
 
 @bench.command("ablation")
 @click.option("--config", "config", default="demo", show_default=True,
-              help="Preset (tiny, demo, bench, paper) or YAML file whose architecture the parameter / FLOP counts "
+              help="Preset (tiny, demo, bench, paper, pretrained) or YAML file whose architecture the parameter / FLOP counts "
                    "use; Table 3's counts: --config paper.")
 @click.option("--train-config", default="demo", show_default=True,
-              help="Preset (tiny, demo, bench, paper) or YAML file each setting is trained with for its MPJPE.")
+              help="Preset (tiny, demo, bench, paper, pretrained) or YAML file each setting is trained with for its MPJPE.")
 @click.option("--no-train", is_flag=True, help="Parameters and FLOPs only.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Dataset for training. Default: data/<source>-<train config>.")

@@ -39,7 +39,7 @@ def preview(out: Path, subject: str, camera: int, frames_per_action: int, action
 
 @data.command("build")
 @click.option("--config", "config_name", default="demo", show_default=True,
-              help="Preset (tiny, demo, bench, paper) or YAML file; its 'data' section sets the defaults below.")
+              help="Preset (tiny, demo, bench, paper, pretrained) or YAML file; its 'data' section sets the defaults below.")
 @click.option("--source", default=None,
               help="'default' (the embedded Anny capture) or a Pose2Mesh data folder (Human36M annotations, SMPL "
                    "neutral pickle, J_regressor_h36m_correct.npy). Default: the config's data.source.")
@@ -123,7 +123,7 @@ def info(folder: Path, verify: bool) -> None:
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Dataset from 'hipart data build' (embedded default capture). Default: data/default-<config>.")
 @click.option("--config", "config_name", default="demo", show_default=True,
-              help="Preset (tiny, demo, bench, paper) or YAML file whose default dataset folder is used when --data "
+              help="Preset (tiny, demo, bench, paper, pretrained) or YAML file whose default dataset folder is used when --data "
                    "is not given.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Image folder. Default: DATA/images, so the images travel with their rows.")

@@ -11,7 +11,7 @@ import click
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Dataset whose rendered images ('hipart data render') to detect. Default: data/default-<config>.")
 @click.option("--config", "config_name", default="demo", show_default=True,
-              help="Preset (tiny, demo, bench, paper) or YAML file whose default dataset folder is used when --data "
+              help="Preset (tiny, demo, bench, paper, pretrained) or YAML file whose default dataset folder is used when --data "
                    "is not given.")
 @click.option("--images", "images_dir", type=click.Path(path_type=Path), default=None,
               help="Image folder of that dataset, if not DATA/images.")

@@ -7,12 +7,13 @@ from pathlib import Path
 import click
 
 from hipart.models.fast import AUTO_EAGER_SECONDS
-from hipart.runs import DEMO_RUN
 
 
 @click.command("predict")
-@click.option("--run", type=click.Path(path_type=Path), default=DEMO_RUN, show_default=True,
-              help="Run folder from 'hipart train all' (msst/, hiarm/, lifter_hier/).")
+@click.option("--run", type=click.Path(path_type=Path), default=None,
+              help="Run folder from 'hipart train all' (msst/, hiarm/, lifter_hier/). Default: the pretrained weights "
+                   "shipped in the package, trained on the default data's renders (synthetic bodies, not "
+                   "Human3.6M; docs/inference.md).")
 @click.option("--input", "inp", type=click.Path(path_type=Path), default=None,
               help="Keypoints: .npy/.npz of (N, 17, 2) px, a .json {keypoints, image_size}, VideoPose3D's 2D npz "
                    "(h36m); COCO-17 JSON from mmpose, ViTPose or YOLO-pose (coco); OpenPose BODY_25 / COCO-18 JSON, "
@@ -49,7 +50,8 @@ from hipart.runs import DEMO_RUN
 def predict(run: Path, inp: Path | None, fmt: str | None, images: tuple[Path, ...], video: Path | None, out: Path,
             image_size: tuple[int, int] | None, adapter: Path | None, figures: Path | None, no_figures: bool,
             device: str, compile_: bool | None, quiet: bool) -> None:
-    """2D keypoints, images or a video to hierarchical 2D (17/48/96 joints) and 3D poses with a trained run.
+    """2D keypoints, images or a video to hierarchical 2D (17/48/96 joints) and 3D poses with a trained run, or
+    without --run the shipped pretrained weights.
 
     Images and videos need the images extra (pip install -e '.[images]'); BlazePose's landmarks are mapped to the
     17 joints by the run's dataset's joint adapter ('hipart data render' and 'hipart detect' on it fit one), else
@@ -57,12 +59,16 @@ def predict(run: Path, inp: Path | None, fmt: str | None, images: tuple[Path, ..
     several, and every one is lifted."""
     from hipart.errors import HipartError
     from hipart.predict import predict_file, predict_images, predict_video
+    from hipart.pretrained import describe, require_packaged
 
     if sum((inp is not None, bool(images), video is not None)) != 1:
         raise HipartError("give exactly one of --input (keypoints), --image (images) or --video")
     if fmt is not None and inp is None:
         raise HipartError("--format describes an --input keypoint file; images and videos need none")
     stem, compile = out.with_suffix(""), "auto" if compile_ is None else compile_
+    if run is None:
+        run = require_packaged()
+        click.echo(describe(run))
     if inp is not None:
         arrays = predict_file(run, inp, out, tuple(image_size) if image_size else None, device, log=click.echo,
                               compile=compile, fmt=fmt)

@@ -29,7 +29,7 @@ from hipart.errors import HipartError
 from hipart.io import write_text_atomic
 from hipart.skeleton import DECODE_GROUP_PRESETS, H36M
 
-PRESETS = ("tiny", "demo", "bench", "paper")
+PRESETS = ("tiny", "demo", "bench", "paper", "pretrained")
 ARCH = "arch"  # field metadata key: True for a stage's architecture settings (see setting)
 OMIT_DEFAULT = "omit_default"  # field metadata key: an architecture setting stored only off its default
 
@@ -424,12 +424,15 @@ def _read_yaml(text: str, source: str) -> dict[str, Any]:
 
 
 def _preset_values(name: str) -> dict[str, Any]:
+    """A preset's values, merged over those of the preset it names as ``base`` (if any)."""
     text = resources.files("hipart.configs").joinpath(f"{name}.yaml").read_text()
-    return _read_yaml(text, f"preset '{name}'")
+    values = _read_yaml(text, f"preset '{name}'")
+    base = values.pop("base", None)
+    return _deep_merge(_preset_values(base), values) if base is not None else values
 
 
 def load_config(name_or_path: str | Path = "paper", overrides: dict[str, Any] | None = None) -> Config:
-    """A preset name (tiny, demo, bench, paper) or a YAML file path -> validated Config."""
+    """A preset name (tiny, demo, bench, paper, pretrained) or a YAML file path -> validated Config."""
     key = str(name_or_path)
     if key in PRESETS:
         values = _preset_values(key)

@@ -109,3 +109,27 @@ def test_images_without_a_person_or_unreadable_are_one_line_errors(setting):
     both = runner.invoke(cli, ["predict", "--run", str(run), "--video", str(root / "empty.mp4"), "--image",
                                str(root / "empty.png")])
     assert both.exit_code == 1 and "exactly one of" in both.output
+
+
+def test_an_image_without_a_run_goes_through_the_pretrained_weights_near_the_true_pose(setting, rendered_tiny):
+    _, _, frames, truth, root = setting
+    images = ImageSet(rendered_tiny)
+    unit = next(u for u in images.units if u["split"] == "test")
+    rows = images.record(unit)["rows"]
+    X_true = PoseDataset(rendered_tiny, "test", fields=("X_s",), normalize=False).arrays()["X_s"][rows]
+    for i in (0, 3):
+        Image.fromarray(frames[i]).save(root / f"pretrained{i}.png")
+    out = root / "pretrained.npz"
+    res = CliRunner().invoke(cli, ["predict", "--image", str(root / "pretrained0.png"), "--image",
+                                   str(root / "pretrained3.png"), "--out", str(out), "--quiet", "--device", "cpu",
+                                   "--no-figures"])
+    assert res.exit_code == 0, res.output
+    assert res.output.startswith("pretrained weights (packaged): ") and "joint adapter: packaged" in res.output
+    pred = np.load(out)
+    assert pred["detected"].tolist() == [True, True]
+    err_2d = np.linalg.norm(pred["x_s"] - truth[[0, 3]], axis=-1)
+    assert np.median(err_2d) < 10.0, err_2d
+    root_relative = X_true[[0, 3]] - X_true[[0, 3], :1]
+    error_3d = np.linalg.norm(pred["X"] - root_relative, axis=-1).mean()
+    # the weights score 47.1 mm on the demo's test detections; these two frames measured 45.2 mm
+    assert error_3d < 80.0, error_3d
