@@ -12,7 +12,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from hipart.config import decode_groups, load_config
+from hipart.config import PRESETS, decode_groups, load_config
 from hipart.errors import HipartError
 from hipart.models.fast import FastDecoder
 from hipart.models.hiarm import HiARM, hiarm_loss
@@ -278,3 +278,8 @@ def test_train_hiarm_with_rings_from_a_yaml_file(tiny_msst, tiny_dataset, tmp_pa
     x = torch.randn(4, J, 2, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         assert_same_tokens(StaticDecoder(model).decode(x), model.generate(x))
+
+
+def test_the_demo_preset_decodes_in_rings_and_the_other_presets_in_the_papers_17_steps():
+    steps = {name: len(decode_groups(load_config(name).hiarm.decode_groups)) for name in PRESETS}
+    assert steps == {"tiny": 17, "demo": 6, "bench": 17, "paper": 17, "pretrained": 17}
