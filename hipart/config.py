@@ -95,13 +95,26 @@ def training_fields(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls) if f.name not in arch)
 
 
+def _recorded(section: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """The settings ``names`` of ``section`` as a checkpoint records them: name -> value, a setting declared
+    ``omit_default`` left out at its default (see :func:`setting`)."""
+    meta = {f.name: f.metadata for f in dataclasses.fields(section)}
+    out = {name: _plain(getattr(section, name)) for name in names}
+    return {name: value for name, value in out.items()
+            if OMIT_DEFAULT not in meta[name] or value != _plain(meta[name][OMIT_DEFAULT])}
+
+
 def architecture(section: Any) -> dict[str, Any]:
     """A stage's architecture settings (``model_args()["cfg"]`` of its model): name -> value; a setting declared
     ``omit_default`` is left out at its default (see :func:`setting`)."""
-    meta = {f.name: f.metadata for f in dataclasses.fields(section)}
-    out = {name: _plain(getattr(section, name)) for name in architecture_fields(type(section))}
-    return {name: value for name, value in out.items()
-            if OMIT_DEFAULT not in meta[name] or value != _plain(meta[name][OMIT_DEFAULT])}
+    return _recorded(section, architecture_fields(type(section)))
+
+
+def recorded_settings(section: Any) -> dict[str, Any]:
+    """Every setting of a settings dataclass (a baseline's, whose checkpoints store all of them): name -> value, a
+    setting declared ``omit_default`` left out at its default, so that checkpoints made before it existed still
+    match the settings asked for (:func:`added_defaults` restores it on their side)."""
+    return _recorded(section, tuple(f.name for f in dataclasses.fields(section)))
 
 
 def added_defaults(cls: type) -> dict[str, Any]:
@@ -243,6 +256,9 @@ class HiARMConfig:
     # joint names or indices. Stored in a checkpoint only when not "single" (earlier checkpoints lack it).
     decode_groups: str | list = setting("single", arch=True, omit_default=True,
                                         check=lambda value, where: decode_groups(value, where=where))
+    # the condition reads the detector's per-joint confidence c beside x_s: (x, y, c) per joint instead of (x, y)
+    # (hipart.models.hiarm). Stored in a checkpoint only when on (earlier checkpoints lack it).
+    confidence: bool = setting(False, arch=True, omit_default=True)
     lambda_dense: float = setting(1.5, 0)
     occlusion_augment: bool = setting(False)
     batch_size: int = setting(64, 1)
@@ -273,6 +289,9 @@ class LifterConfig:
     dropout: float = setting(0.1, **FRACTION, arch=True)  # not fixed by the paper
     # 0 keeps the fused attention kernel (hipart.models.transformer)
     attention_dropout: float = setting(0.0, **FRACTION, arch=True)
+    # each input joint reads the detector's confidence c of its sparse joint as one more feature
+    # (hipart.models.lifter). Stored in a checkpoint only when on (earlier checkpoints lack it).
+    confidence: bool = setting(False, arch=True, omit_default=True)
     batch_size: int = setting(256, 1)
     epochs: int = setting(25, 1)
     lr: float = setting(1e-3, **POSITIVE)

@@ -44,7 +44,8 @@ def demo_figure(run: str | Path, data_dir: str | Path, path: str | Path, index: 
     sparse_lifter, _ = Lifter.load(layout.lifter("sparse").checkpoint)
     x = torch.as_tensor(normalize_pixels(x_s.numpy(), item["image_size"][None].numpy()), dtype=torch.float32)
     with torch.no_grad():
-        preds = {"hier": pred["X"][0].numpy(), "sparse": sparse_lifter(x)[0].numpy()}
+        # the true sparse pose: confidence 1 (read only by a lifter built for it)
+        preds = {"hier": pred["X"][0].numpy(), "sparse": sparse_lifter(x, torch.ones(1, H36M.num_joints))[0].numpy()}
     gt = (item["X_s"] - item["X_s"][:1]).numpy()
     fig = plt.figure(figsize=(11, 5))
     ax = fig.add_subplot(1, 2, 1)

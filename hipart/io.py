@@ -1,5 +1,5 @@
 """Atomic file writing (outputs appear complete or not at all, with the permissions of any file the user
-creates) and file checksums."""
+creates) and checksums of files and arrays."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+import numpy as np
 
 from hipart.errors import HipartError
 
@@ -61,4 +63,12 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
             h.update(block)
+    return h.hexdigest()
+
+
+def array_sha256(array: np.ndarray) -> str:
+    """The sha256 of an array's dtype, shape and values (a cache key for inputs that have no file)."""
+    a = np.ascontiguousarray(array)
+    h = hashlib.sha256(f"{a.dtype.str}:{a.shape}:".encode())
+    h.update(a.tobytes())
     return h.hexdigest()

@@ -114,6 +114,20 @@ def outside_image(x: np.ndarray, image_size: np.ndarray) -> np.ndarray:
     return ~inside.all(axis=-1)
 
 
+def observed_confidence(confidence: np.ndarray, x: np.ndarray, image_size: np.ndarray,
+                        unseen: np.ndarray | None = None) -> np.ndarray:
+    """The per-joint confidence c (N, J) float32 in [0, 1] a model reads beside the observed joints x (N, J, 2) px:
+    the detector's ``confidence`` (N, J), 0 for a joint outside its picture (:func:`outside_image`, ``image_size``
+    (N, 2) or (2,) width, height px; a NaN joint counts as outside) and 0 where ``unseen`` (N, J) is True (e.g.
+    beyond a crop's cut). A detector reports a joint it cannot see with a low but non-zero score (BlazePose:
+    0.0-0.15 for legs below the frame), and a joint outside the picture is a guess whatever its score."""
+    c = np.clip(np.nan_to_num(np.asarray(confidence, dtype=np.float32)), 0.0, 1.0)
+    gone = outside_image(np.asarray(x), np.broadcast_to(np.asarray(image_size, np.float64), (len(c), 2)))
+    if unseen is not None:
+        gone = gone | np.asarray(unseen, bool)
+    return np.where(gone, np.float32(0), c).astype(np.float32)
+
+
 def truncated_frames(x: np.ndarray, image_size: np.ndarray, cut: np.ndarray | None = None) -> np.ndarray:
     """(N,) True where at least one joint of (N, J, 2) px lies outside the visible picture: outside the image
     (``image_size`` (N, 2) width, height px) or beyond a crop's cut (``cut`` (N, J): :func:`hidden_joints` of a
@@ -240,16 +254,18 @@ class OcclusionModel:
     def crop(self, x: np.ndarray, ratio: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         return self.occlude(x, "crop", ratio, rng)
 
-    def augment(self, x: np.ndarray, rng: np.random.Generator, max_ratio: float = 0.5) -> np.ndarray:
+    def augment(self, x: np.ndarray, rng: np.random.Generator, max_ratio: float = 0.5
+                ) -> tuple[np.ndarray, np.ndarray]:
         """Training augmentation: per frame, no occlusion (1/3), a mask or a crop (1/3 each) of a ratio drawn
-        uniformly in [0, max_ratio]."""
+        uniformly in [0, max_ratio] -> (occluded poses (N, J, 2) px, hidden mask (N, J))."""
         out = x.copy()
+        hidden = np.zeros(x.shape[:2], bool)
         kind = rng.integers(0, 3, size=len(x))
         for k, name in ((1, "mask"), (2, "crop")):
             sel = np.flatnonzero(kind == k)
             if len(sel):
-                out[sel] = self.occlude(x[sel], name, float(rng.uniform(0, max_ratio)), rng)[0]
-        return out
+                out[sel], hidden[sel] = self.occlude(x[sel], name, float(rng.uniform(0, max_ratio)), rng)
+        return out, hidden
 
 
 def fit_keypoint_model(detected: np.ndarray, truth: np.ndarray, hidden: np.ndarray, found: np.ndarray,

@@ -138,7 +138,8 @@ def _baseline_stage(cfg: Config, method: Method, data: Path, run: RunLayout, com
     return PlannedStage(
         f"baseline {method.name}", stage, checkpoint_kind(method.name), f"'baselines.{method.name}' settings",
         {**dataclasses.asdict(settings), "keypoints": cfg.keypoints},
-        lambda ckpt: {**ckpt["model_args"].get("settings", {}),
+        # settings added since (omit_default) at their defaults when the checkpoint lacks them
+        lambda ckpt: {**added_defaults(method.config), **ckpt["model_args"].get("settings", {}),
                       "keypoints": ckpt.get("config", {}).get("keypoints", "gt")}, method.needs(settings),
         lambda **kw: train_baseline(cfg, method.name, data, run.root, stage.path, **common, **kw),
         table=stage.name.removeprefix("baseline_"), task=method.task)

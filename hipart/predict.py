@@ -15,6 +15,10 @@ rendered training images by ``hipart detect --data DATASET``, else the packaged 
 renders; the output says which: :mod:`hipart.detect.packaged`), HiPART does the rest. A frame without a person is
 listed and its outputs are NaN: nothing is invented for it. Pictures: per image a PNG, per video an MP4, of the
 17/48/96-joint 2D on the frame beside the 3D skeleton.
+
+A run whose HiARM or lifter reads the detector's per-joint confidence (``hiarm.confidence``, ``lifter.confidence``)
+is given it: BlazePose's for images and videos, the file's for COCO / OpenPose keypoints, 1 for keypoint files
+without one; 0 for a joint outside the image in every case (:func:`model_confidence`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from hipart.figures import prediction_figure
 from hipart.io import atomic_path, umask, write_json_atomic
 from hipart.keypoint_formats import FORMATS, LAYOUT_TITLES, People, detect_format, parse_people, read_json, to_h36m
 from hipart.models.hipart import HiPART
+from hipart.occlusion import observed_confidence
 from hipart.render.store import import_cv2, iter_images, read_image
 from hipart.runs import RunLayout
 
@@ -194,6 +199,17 @@ def check_image_size(size: tuple[int, int], where: str | Path) -> tuple[int, int
     return int(w), int(h)
 
 
+def model_confidence(model: HiPART, x_s: np.ndarray, image_size: tuple[int, int] | np.ndarray,
+                     confidence: np.ndarray | None) -> np.ndarray | None:
+    """The per-joint confidence (N, 17) ``model`` reads beside keypoints x_s (N, 17, 2) px in images of
+    ``image_size`` (width, height): ``confidence`` (N, 17) (ones where the input carries none), 0 for a joint
+    outside the image; None for a model that reads no confidence (given one, it would only warn)."""
+    if not model.reads_confidence:
+        return None
+    c = np.ones(x_s.shape[:2], np.float32) if confidence is None else confidence
+    return observed_confidence(c, x_s, np.asarray(image_size, np.float64))
+
+
 def predict_file(run: str | Path, inp: str | Path, out: str | Path, image_size: tuple[int, int] | None = None,
                  device: str = "auto", log: Callable[[str], None] = print, compile: bool | str = "auto",
                  fmt: str | None = None) -> dict[str, np.ndarray]:
@@ -208,7 +224,7 @@ def predict_file(run: str | Path, inp: str | Path, out: str | Path, image_size: 
         log(note)
     arrays: dict[str, np.ndarray] = {}
     for name, (x_s, size, extra) in groups.items():
-        pred = model(x_s, size)
+        pred = model(x_s, size, confidence=model_confidence(model, x_s, size, extra.get("confidence")))
         prefix = f"{name}/" if name else ""
         arrays.update({f"{prefix}x_s": x_s, **{f"{prefix}{k}": v for k, v in extra.items()},
                        f"{prefix}x_d": pred["x_d"].cpu().numpy(), f"{prefix}x_f": pred["x_f"].cpu().numpy(),
@@ -279,7 +295,8 @@ def _predict_frames(model: HiPART, detector: object, adapter: JointAdapter, imag
            "image_size": np.tile(np.asarray(size, np.int32), (n, 1))}
     found = joints.detected
     if found.any():
-        pred = model(joints.keypoints[found], size)
+        x_s = joints.keypoints[found]
+        pred = model(x_s, size, confidence=model_confidence(model, x_s, size, joints.confidence[found]))
         for k in ("x_d", "x_f", "X"):
             out[k][found] = pred[k].cpu().numpy()
     return out

@@ -45,15 +45,18 @@ def test_registry_lists_the_four_methods_and_rejects_unknown_settings(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["diffpose", "mixste", "densify-gcn", "densify-oneshot"])
-def test_each_baseline_overfits_a_small_batch(name, context):
+@pytest.mark.parametrize("name, confidence", [("diffpose", False), ("mixste", False), ("densify-gcn", False),
+                                              ("densify-oneshot", False), ("diffpose", True), ("mixste", True)])
+def test_each_baseline_overfits_a_small_batch(name, confidence, context):
     method = get_method(name)
-    settings = dataclasses.replace(method_settings(context.cfg, name), dropout=0.0)
+    settings = dataclasses.replace(method_settings(context.cfg, name), dropout=0.0,
+                                   **({"confidence": True} if confidence else {}))
     torch.manual_seed(0)
     model = method.build(settings, context.info(method, settings))
     if method.prepare is not None:
         method.prepare(model, context)
     data = method.data(context, settings, "train")
+    assert ("c" in data.items) == confidence  # the frames' confidence, fed only to a model that reads it
     batch = {k: v[:16] for k, v in data.items.items()}
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-3)
     losses = []

@@ -55,12 +55,13 @@ MSST_ARCH = {"num_blocks": 2, "dim": 16, "tokens_per_part": 2, "part_masked": Fa
              "channel_ratio": 1, "decoder_blocks": 2, "dead_threshold": 2.0, "restart_every": 7,
              "codebook_size_sparse": 8, "codebook_size_dense": 12, "ema_decay": 0.9}
 HIARM_ARCH = {"num_blocks": 2, "dim": 16, "heads": 2, "dropout": 0.1, "part_order": "raster", "cond_token_hidden": 8,
-              "decode_groups": "rings"}
-# before decode_groups existed: one part per step, "single"
-HIARM_BEFORE_DECODE_GROUPS = {**HIARM_ARCH, "decode_groups": "single"}
+              "decode_groups": "rings", "confidence": True}
+# before decode_groups and confidence existed: one part per step, "single", and no confidence
+HIARM_BEFORE_DECODE_GROUPS = {**HIARM_ARCH, "decode_groups": "single", "confidence": False}
 LIFTER_ARCH = {"input": "gt-hier", "dim": 16, "depth": 2, "heads": 2, "dropout": 0.2, "attention_dropout": 0.1,
                "features": "absolute", "standardize": False, "embedding": "shared", "tokens": "joints",
-               "readout": "sparse"}
+               "readout": "sparse", "confidence": True}
+LIFTER_BEFORE_CONFIDENCE = {**LIFTER_ARCH, "confidence": False}
 PARTS = np.arange(96) % 17  # the fine joints' body parts
 LEVEL_PARTS = np.concatenate([np.arange(48) % 17, PARTS])  # dense then fine
 
@@ -88,11 +89,12 @@ def outputs(model: torch.nn.Module) -> tuple[torch.Tensor, ...]:
         if isinstance(model, MSST):
             out = model(torch.randn(4, 96, 2, generator=g))
             return out.q_s, out.q_d, out.x_d, out.x_f
+        c = torch.rand(4, 17, generator=g)  # read by the models built with confidence
         if isinstance(model, HiARM):
-            return model.generate(torch.randn(4, 17, 2, generator=g))
+            return model.generate(torch.randn(4, 17, 2, generator=g), c=c)
         x = torch.randn(4, model.num_inputs, 2, generator=g)
         model.fit_standardization(torch.randn(64, model.num_inputs, 2, generator=g))
-        return (model(x),)
+        return (model(x, c),)
 
 
 def save_and_load(model: torch.nn.Module, model_args: dict, path, state: dict | None = None):
@@ -150,9 +152,11 @@ def test_model_args_store_exactly_the_architecture_settings(stage):
 
 
 def test_a_setting_added_later_is_stored_only_off_its_default_and_a_checkpoint_without_it_resumes(tmp_path):
-    assert added_defaults(HiARMConfig) == {"decode_groups": "single"}
-    assert all(f.metadata[ARCH] for f in fields(HiARMConfig) if OMIT_DEFAULT in f.metadata)
+    assert added_defaults(HiARMConfig) == {"decode_groups": "single", "confidence": False}
+    assert added_defaults(LifterConfig) == {"confidence": False}
+    assert all(f.metadata[ARCH] for cls in STAGES.values() for f in fields(cls) if OMIT_DEFAULT in f.metadata)
     assert "decode_groups" not in build("hiarm").model_args()["cfg"]
+    assert "confidence" not in build("hiarm").model_args()["cfg"] and "confidence" not in build("lifter").model_args()["cfg"]
     grouped = build("hiarm", {"decode_groups": "rings"})
     assert grouped.model_args()["cfg"]["decode_groups"] == "rings"
     rebuilt, ckpt = save_and_load(grouped, grouped.model_args(), tmp_path / "checkpoint.pt")
@@ -202,7 +206,7 @@ def test_a_checkpoints_model_args_rebuild_an_identical_model(stage, arch, tmp_pa
 @pytest.mark.parametrize("stage, arch, names", [
     ("msst", MSST_ARCH, OLD_ARCHITECTURE["msst"]),
     ("hiarm", HIARM_BEFORE_DECODE_GROUPS, OLD_ARCHITECTURE["hiarm"]),
-    ("lifter", LIFTER_ARCH, OLD_ARCHITECTURE["lifter"]),
+    ("lifter", LIFTER_BEFORE_CONFIDENCE, OLD_ARCHITECTURE["lifter"]),
     ("lifter", None, OLD_ARCHITECTURE["lifter"]),
     # before cond_token_hidden existed: it was the default
     ("hiarm", {**HIARM_BEFORE_DECODE_GROUPS, "cond_token_hidden": HiARMConfig().cond_token_hidden},
@@ -220,7 +224,7 @@ def test_a_checkpoint_written_before_the_split_loads_as_the_same_model(stage, ar
 
 
 def test_a_lifter_checkpoint_from_before_its_design_choices_loads_as_the_plain_transformer(tmp_path):
-    arch = {**{k: LIFTER_ARCH[k] for k in LIFTER_BEFORE_DESIGN_CHOICES}, **LEGACY_DESIGN}
+    arch = {**{k: LIFTER_ARCH[k] for k in LIFTER_BEFORE_DESIGN_CHOICES}, **LEGACY_DESIGN, "confidence": False}
     model = build("lifter", arch)
     args = {"cfg": {k: v for k, v in asdict(model.cfg).items() if k in LIFTER_BEFORE_DESIGN_CHOICES},
             "num_inputs": model.num_inputs}

@@ -381,9 +381,18 @@ def test_training_with_occlusion_augmentation_runs(tiny_msst, tiny_dataset, tmp_
     from hipart.training.msst import load_pose_tensors
 
     data = load_pose_tensors(tiny_dataset, "test", max_items=64)
-    a = observed_condition(data.x_s, data.root, data.scale, np.random.default_rng(3), OcclusionModel())
-    b = observed_condition(data.x_s, data.root, data.scale, np.random.default_rng(3), OcclusionModel())
+    a, c_a = observed_condition(data.x_s, data.root, data.scale, data.confidence, np.random.default_rng(3),
+                                OcclusionModel())
+    b, c_b = observed_condition(data.x_s, data.root, data.scale, data.confidence, np.random.default_rng(3),
+                                OcclusionModel())
     assert torch.equal(a, b) and not torch.allclose(a, data.x_s)
+    # true keypoints have confidence 1, the joints under an occluder 0: a frame whose joints all keep 1 is the
+    # clean pose, one with a joint at 0 was moved (the default model displaces every hidden joint)
+    assert torch.equal(c_a, c_b) and set(c_a.unique().tolist()) == {0.0, 1.0}
+    clean = (c_a == 1).all(dim=1)
+    assert 0 < clean.sum() < len(clean)
+    torch.testing.assert_close(a[clean], data.x_s[clean])
+    assert ((a[~clean] - data.x_s[~clean]).abs().amax(dim=(1, 2)) > 1e-3).all()
     runs = {}
     for augment in (True, False):  # the same seeds: only the augmentation tells the two runs apart
         cfg = load_config("tiny", {"hiarm": {"occlusion_augment": augment, "epochs": 1}})

@@ -25,7 +25,7 @@ from hipart.data.dataset import PoseDataset
 from hipart.metrics import per_action_table
 from hipart.models.baselines import method_settings, registered
 from hipart.models.lifter import Lifter
-from hipart.skeleton import H36M_ACTIONS
+from hipart.skeleton import H36M, H36M_ACTIONS
 from hipart.training.baselines import BaselineContext, load_baseline, predict_frames
 from hipart.training.lifter import LiftTensors, densified_levels, evaluate_lifter
 
@@ -78,7 +78,8 @@ def run_densify(bench: BenchRun, out: str | Path, device: torch.device = torch.d
         fine[method] = table["x_f px"]
         joints = np.concatenate([a["x_s"], levels["x_d"], levels["x_f"]], axis=1).astype(np.float32)
         x = torch.from_numpy(normalize_pixels(joints, a["image_size"]).astype(np.float32))
-        lift = evaluate_lifter(lifter, LiftTensors(x, X, a["action"]))
+        # the true sparse pose: confidence 1 for every joint
+        lift = evaluate_lifter(lifter, LiftTensors(x, X, a["action"], torch.ones(len(x), H36M.num_joints)))
         rows[method] = {"x_d px": table.loc["Average", "x_d px"], "x_f px": table.loc["Average", "x_f px"],
                         "MPJPE (hier lifter)": lift.loc["Average", "MPJPE"]}
         log(f"{method}: x_d {rows[method]['x_d px']:.2f} px, x_f {rows[method]['x_f px']:.2f} px, "

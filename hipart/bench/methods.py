@@ -2,8 +2,9 @@
 
 HiPART is the hier lifter fed by HiARM + MSST; beside it the sparse lifter and every trained lifting baseline
 (``baseline_*`` folders whose method lifts). A method whose checkpoint is missing is reported as missing, with the
-command that trains it, never scored. Every method of one call reads the same input poses (one ``BaselineContext``
-holding them), so HiARM densifies each setting once for all methods that need it.
+command that trains it, never scored. Every method of one call reads the same input poses and their per-joint
+confidence (one ``BaselineContext`` holding them; a model built to read the confidence reads it, the others ignore
+it), so HiARM densifies each setting once for all methods that need it.
 """
 
 from __future__ import annotations
@@ -64,8 +65,10 @@ def predict_lifters(bench: BenchRun, methods: list[LiftMethod], frames: SplitFra
                     device: torch.device = torch.device("cpu"), log: Callable[[str], None] = print
                     ) -> dict[str, torch.Tensor]:
     """Each present method's 3D poses (N, 17, 3) root-relative mm, every method reading the same observed sparse
-    poses: ``frames`` (occluded test frames, another dataset's frames such as 3DPW's) or the run's own test
-    inputs. Temporal methods see each frame's sequence (``frames.start`` / ``frames.end``)."""
+    poses and their confidence (``SplitFrames.confidence``: HiPART's hier lifter through HiARM's densification and
+    its own input, the sparse lifter and the baselines, each where it was built to read it): ``frames`` (occluded
+    test frames, another dataset's frames such as 3DPW's) or the run's own test inputs. Temporal methods see each
+    frame's sequence (``frames.start`` / ``frames.end``)."""
     ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run, device, {"test": frames} if frames else None, log)
     preds: dict[str, torch.Tensor] = {}
     for m in methods:

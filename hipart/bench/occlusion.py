@@ -13,12 +13,17 @@ Two levels (``--level``):
   setting: the frames without a detection and the truncated frames (a true joint outside the image or beyond a
   crop's cut, :func:`hipart.occlusion.truncated_frames`). Beside it: per setting the share of joints under the
   occluder, the detector's 2D error on hidden and on visible joints, those two frame shares; and the
-  keypoint-level model's parameters fitted from these detections.
+  keypoint-level model's parameters fitted from these detections. Every method reads the detector's per-joint
+  confidence too (those built to read it, ``hiarm.confidence`` etc.): 0 for every joint of a frame without a
+  detection, for a detected joint outside the image and for one beyond a crop's cut (where the detection lies, as
+  an image's edge is judged from the detection: the true joints are unknown to a method).
 - ``keypoint`` (for users without images): the true sparse 2D poses are occluded and the hidden joints get what a
   detector reports for them (:class:`hipart.occlusion.OcclusionModel`, by default the parameters fitted at image
   level on the default data; ``--error-scale`` or ``--detections/--truth`` for the single-scale model). A crop
   here is the same cut of the joints' padded box: the MPJPE table ends with the hidden joints and the truncated
-  frames per setting.
+  frames per setting. The confidence every method reads is 0 for the hidden joints and 1 for the visible ones (the
+  clean setting: 1 everywhere); joints the model displaces outside the image keep their 0 or 1 (the keypoint-level
+  model has no truncation).
 
 Each setting draws its occluders from a generator seeded by (seed, kind, ratio), so a setting gives the same
 inputs whatever else runs. ``--compare RUN`` adds another run's methods (e.g. trained on the true keypoints while
@@ -49,7 +54,8 @@ from hipart.figures import draw_skeletons_3d, draw_sparse_2d, unseen_joints
 from hipart.metrics import mpjpe
 from hipart.models.hipart import HiPART
 from hipart.occlusion import (KINDS, OcclusionModel, box_diagonals, check_ratio, draw_occluders,
-                              fit_keypoint_model, hidden_joints, occlude_image, truncated_frames)
+                              fit_keypoint_model, hidden_joints, observed_confidence, occlude_image,
+                              truncated_frames)
 from hipart.render.dataset import ImageSet
 from hipart.runs import RunLayout
 from hipart.skeleton import H36M
@@ -140,6 +146,13 @@ class SettingDetections:
     found: np.ndarray  # (N,)
     hidden: np.ndarray  # (N, 17) true joints under the occluder
     truncated: np.ndarray  # (N,) frames with a true joint outside the image or beyond a crop's cut
+    beyond_cut: np.ndarray  # (N, 17) detected joints beyond a crop's cut (none for a mask or the clean picture)
+
+    def input_confidence(self, image_size: np.ndarray) -> np.ndarray:
+        """(N, 17) the confidence the methods read: the detector's, 0 for every joint of a frame without a
+        detection, for a detected joint outside the image (``image_size`` (N, 2)) and for one beyond the cut."""
+        c = observed_confidence(self.confidence, self.x_s, image_size, self.beyond_cut)
+        return np.where(self.found[:, None], c, np.float32(0))
 
 
 def detect_setting(images: ImageSet, sample: ImageSample, kind: str, ratio: float, seed: int,
@@ -161,7 +174,11 @@ def detect_setting(images: ImageSet, sample: ImageSample, kind: str, ratio: floa
     truth = sample.truth.x_s_true.astype(np.float64)
     hidden = np.zeros((n, H36M.num_joints), bool) if occ is None else hidden_joints(truth, sample.boxes, occ)
     truncated = truncated_frames(truth, sample.truth.image_size, cut_off(kind, ratio, hidden))
-    return SettingDetections(x_s, confidence, found, hidden, truncated)
+    # where the detections lie against a crop's cut (NaN, no detection: never beyond it); a mask cuts nothing
+    beyond = cut_off(kind, ratio, hidden_joints(x_s.astype(np.float64), sample.boxes, occ)) \
+        if occ is not None and occ.kind == "crop" else None
+    return SettingDetections(x_s, confidence, found, hidden, truncated,
+                             np.zeros((n, H36M.num_joints), bool) if beyond is None else beyond)
 
 
 def detection_stats(det: SettingDetections, truth: np.ndarray, boxes: np.ndarray) -> dict[str, float]:
@@ -252,7 +269,8 @@ def _keypoint_level(bench: BenchRun, runs: list, methods: dict, out: str | Path,
         truncated = truncated_frames(truth, clean.image_size, cut_off(kind, ratio, hidden))
         shares[col] = {HIDDEN: 100 * float(hidden.mean()), TRUNCATED: 100 * float(truncated.mean())}
         log(f"{col}: {hidden.mean():.1%} of joints hidden, {truncated.mean():.1%} of frames truncated")
-        scores[col] = _score(runs, methods, clean.with_inputs(x), device, log)[0]
+        seen = clean.with_inputs(x, confidence=(~hidden).astype(np.float32))  # hidden 0, visible 1
+        scores[col] = _score(runs, methods, seen, device, log)[0]
     table = _with_shares(_mpjpe_table(scores, runs, methods), shares)
     results = Results(out, "occlusion", bench, {"level": "keypoint", "settings": [list(s) for s in settings],
                                                 "seed": seed, "frames": len(clean), "keypoint_model": model.to_dict(),
@@ -280,7 +298,7 @@ def _image_level(bench: BenchRun, runs: list, methods: dict, out: str | Path, se
         det = detect_setting(images, sample, kind, ratio, seed, detector, adapter)
         stats[col] = detection_stats(det, truth, sample.boxes)
         x, held = hold_missing(det.x_s, det.found, sample.truth.start, sample.truth.end, mean_pose)
-        frames_in = sample.truth.with_inputs(x, held=held)
+        frames_in = sample.truth.with_inputs(x, held=held, confidence=det.input_confidence(sample.truth.image_size))
         scores[col], preds[col] = _score(runs, methods, frames_in, device, log)
         inputs[col] = (x, det)
         if kind != CLEAN:
@@ -422,7 +440,8 @@ def _figure(bench: BenchRun, sample: ImageSample, images: ImageSet, settings: li
         occ = draw_occluders(kind, ratio, len(sample.rows), setting_rng(seed, kind, ratio))
         image = occlude_image(frame, sample.boxes[i], occ, i)
         x, det = inputs[col]
-        levels = model.densify(x[i:i + 1])
+        c = det.input_confidence(sample.truth.image_size)[i:i + 1] if model.hiarm.cfg.confidence else None
+        levels = model.densify(x[i:i + 1], confidence=c)
         x0, y0, x1, y1 = sample.boxes[i]
         pad = 0.15 * max(x1 - x0, y1 - y0)
         ax = fig.add_subplot(len(chosen), 2, 2 * r + 1)

@@ -270,7 +270,8 @@ def segments(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def assemble(tracks: list[PW3DTrack], inputs: list[TrackInputs], mean_pose: np.ndarray,
              target: BoxTarget | None = None) -> PW3DFrames:
     """Tracks, their observed 2D poses (filled) and the chosen normalization -> the frames every method reads."""
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("x", "x_true", "size", "X", "start", "end", "held", "seq")}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("x", "x_true", "size", "X", "start", "end", "held", "seq",
+                                                          "confidence")}
     rows = {}
     offset = 0
     for track, raw in zip(tracks, inputs):
@@ -300,6 +301,8 @@ def assemble(tracks: list[PW3DTrack], inputs: list[TrackInputs], mean_pose: np.n
         parts["start"].append(start + offset)
         parts["end"].append(end + offset)
         parts["held"].append(filled.no_person | filled.partial | filled.mean_pose)
+        # 1 for a joint observed in this frame, 0 for one filled from elsewhere (the inputs keep no detector score)
+        parts["confidence"].append(raw.present.astype(np.float32))
         parts["seq"].append(np.full(n, track.sequence, dtype=object))
         offset += n
     if offset == 0:
@@ -309,7 +312,8 @@ def assemble(tracks: list[PW3DTrack], inputs: list[TrackInputs], mean_pose: np.n
     f32 = np.float32
     frames = SplitFrames(cat["x"].astype(f32), cat["x_true"].astype(f32), cat["size"].astype(f32),
                          np.zeros(N, np.int64), cat["start"], cat["end"], cat["X"].astype(f32),
-                         np.zeros((N, 48, 2), f32), np.zeros((N, 96, 2), f32), "", cat["held"])
+                         np.zeros((N, 48, 2), f32), np.zeros((N, 96, 2), f32), "", cat["held"],
+                         cat["confidence"].astype(f32))
     counts = pd.DataFrame(rows).T
     counts.index.name = "sequence"
     return PW3DFrames(frames, cat["seq"], counts)

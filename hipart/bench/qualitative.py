@@ -42,11 +42,13 @@ def run_qualitative(bench: BenchRun, out: str | Path, frames: tuple[int, ...] = 
         raise HipartError(f"--frame {bad[0]}: the test split has frames 0..{len(x_s) - 1}")
     x_occ, hidden = occluded_inputs(x_s, kind, ratio, seed, OcclusionModel.fitted())
     x_occ = x_occ.astype(np.float32)
-    ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run, device, {"test": clean.with_inputs(x_occ)}, log)
+    # keypoint level, as the occlusion benchmark's: the hidden joints confidence 0, the visible 1
+    occluded = clean.with_inputs(x_occ, confidence=(~hidden).astype(np.float32))
+    ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run, device, {"test": occluded}, log)
     hier = ctx.lift_frames("test", "hier")
     lifter, _ = Lifter.load(bench.trained(bench.layout.lifter("hier")).checkpoint)
     with torch.no_grad():
-        preds = {HIPART: lifter.to(device)(hier.x[chosen].to(device)).cpu().numpy()}
+        preds = {HIPART: lifter.to(device)(hier.x[chosen].to(device), hier.c[chosen].to(device)).cpu().numpy()}
     diff = [m for m in lift_methods(bench) if m.kind == "diffpose" and m.present]
     if diff:
         method = get_method("diffpose")

@@ -52,7 +52,7 @@ from hipart.models.lifter import Lifter
 from hipart.models.msst import PoseNormalizer
 from hipart.runs import StageDir
 from hipart.skeleton import H36M
-from hipart.training.baselines import load_baseline
+from hipart.training.baselines import BaselineContext, load_baseline
 
 Pipeline = Callable[[torch.Tensor], Any]  # (B, 17, 2) px on the device -> 3D (or tokens)
 PEAK_SIZE = 2048  # the peak matmul is (PEAK_SIZE x PEAK_SIZE) @ (PEAK_SIZE x PEAK_SIZE), fp32
@@ -238,6 +238,12 @@ class Pipelines:
     def normalize(self, joints: torch.Tensor) -> torch.Tensor:
         return normalize_pixels(joints, self.size.expand(len(joints), 2))
 
+    @staticmethod
+    def confidence(x_s: torch.Tensor) -> torch.Tensor:
+        """(B, 17, 2) true keypoints -> their confidence (B, 17), 1 everywhere: what a model that reads the
+        confidence is given here (one that does not ignores it)."""
+        return torch.ones(x_s.shape[:-1], device=x_s.device)
+
     def hierarchy(self, x_s: torch.Tensor) -> torch.Tensor:
         """(B, 17, 2) px -> (B, 161, 2) screen-normalized: x_s plus HiPART's dense and fine levels (fast)."""
         return self.normalize(self.model.levels(x_s, "fast", batch_size=max(1, len(x_s))))
@@ -249,11 +255,11 @@ class Pipelines:
         """HiARM's decoding alone: (B, 17, 2) px -> tokens."""
         def run(x: torch.Tensor) -> Any:
             root, scale = PoseNormalizer.frame(x)
-            return decode(PoseNormalizer.normalize(x, root, scale))
+            return decode(PoseNormalizer.normalize(x, root, scale), c=self.confidence(x))
         return run
 
     def sparse(self) -> Pipeline:
-        return lambda x: self.sparse_lifter(self.normalize(x))
+        return lambda x: self.sparse_lifter(self.normalize(x), self.confidence(x))
 
 
 def _summary(stage: StageDir) -> dict | None:
@@ -298,11 +304,12 @@ def run_speed(bench: BenchRun, out: str | Path, batches: tuple[int, ...] = (1, 2
         model, s, _ = load_baseline(diff_stage.checkpoint, "diffpose")
         model = model.to(device).eval()
         diffusion = f"DiffPose-style ({s.sample_steps} DDIM steps, {s.hypotheses} hypothesis)"
-        entries.append(Entry(diffusion, per_frame(lambda x, d=model: d(p.normalize(x))), 1, mpjpe_of(diff_stage),
+        entries.append(Entry(diffusion, per_frame(lambda x, d=model: d(p.normalize(x), c=p.confidence(x))), 1,
+                             mpjpe_of(diff_stage),
                              (model,)))
     else:
         log(f"diffpose: no checkpoint in {diff_stage.path}; left out of the speed table")
-    mix, levels = get_method("mixste"), _levels(bench)
+    mix = get_method("mixste")
     base = method_settings(bench.cfg, "mixste")
     for f in frames:
         for inp in ("sparse", "hier"):
@@ -313,7 +320,7 @@ def run_speed(bench: BenchRun, out: str | Path, batches: tuple[int, ...] = (1, 2
                 model = load_baseline(stage.checkpoint, "mixste")[0]
             else:
                 torch.manual_seed(0)
-                model = mix.build(s, {"levels": levels})
+                model = mix.build(s, BaselineContext(bench.cfg, bench.data_dir, bench.run).info(mix, s))
             model = model.to(device).eval()
 
             def make(w: int, mixer: nn.Module = model, f: int = f, inp: str = inp, hipart: HiPART = m,
@@ -322,7 +329,7 @@ def run_speed(bench: BenchRun, out: str | Path, batches: tuple[int, ...] = (1, 2
                     x = x[:w * f]
                     joints = (p.normalize(hipart.levels(x, decoding, batch_size=max(1, len(x)))) if inp == "hier"
                               else p.normalize(x))
-                    return mixer(joints.reshape(w, f, *joints.shape[1:]))
+                    return mixer(joints.reshape(w, f, *joints.shape[1:]), p.confidence(x).reshape(w, f, -1))
                 return run_windows
             label = f"MixSTE-style f={f}" + (" w/ HiPART" if inp == "hier" else "")
             entries.append(Entry(label, make, f, trained["test"]["mpjpe"] if trained else None,
@@ -406,10 +413,6 @@ def _agreement(p: Pipelines, x_px: torch.Tensor) -> list[dict[str, Any]]:
              "measured": same.float().mean().item() * 100, "min": None, "max": None},
             {"ratio": "fast vs eager fp32: x_f difference, px (mean; max)", "batch": n,
              "measured": diff.mean().item(), "min": None, "max": diff.max().item()}]
-
-
-def _levels(bench: BenchRun) -> dict[str, int]:
-    return PoseDataset(bench.data_dir, "test", fields=("x_s",), verify=False).levels
 
 
 def _device_name(device: torch.device) -> str:

@@ -9,6 +9,7 @@ such functions. ``HiPART`` shares its policy with the decoder and its compiled M
 
     decoder = FastDecoder(hiarm, compile="auto", precision="fp32")
     q_s, q_d = decoder(x_s)      # normalized (B, 17, 2) -> (B, 17), (B, 17, r); on CPU fp32 == hiarm.generate(x_s)
+    q_s, q_d = decoder(x_s, c)   # a HiARM with hiarm.confidence: the per-joint confidence c (B, 17) beside x_s
 
 ``compile``:
   * ``"auto"`` (default): decode eagerly until the eager calls have taken ``compile_after`` seconds in all
@@ -92,25 +93,26 @@ def pad_rows(x: torch.Tensor, rows: int) -> torch.Tensor:
 
 
 class CudaGraph:
-    """``fn`` (one tensor -> tuple of tensors) captured once as a CUDA graph for ``example``'s shape; calling it
-    copies the input into the graph's buffer, replays, and returns copies of the outputs."""
+    """``fn`` (tensors -> tuple of tensors) captured once as a CUDA graph for the shapes of ``examples``; calling it
+    copies the inputs into the graph's buffers, replays, and returns copies of the outputs."""
 
-    def __init__(self, fn: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], example: torch.Tensor,
+    def __init__(self, fn: Callable[..., tuple[torch.Tensor, ...]], examples: tuple[torch.Tensor, ...],
                  warmup: int = GRAPH_WARMUP) -> None:
-        self.input = example.clone()
-        device = example.device
+        self.inputs = tuple(x.clone() for x in examples)
+        device = examples[0].device
         side = torch.cuda.Stream(device=device)
         side.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(side):
             for _ in range(warmup):
-                fn(self.input)
+                fn(*self.inputs)
         torch.cuda.current_stream(device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self.outputs = fn(self.input)
+            self.outputs = fn(*self.inputs)
 
-    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        self.input.copy_(x)
+    def __call__(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        for buffer, x in zip(self.inputs, xs):
+            buffer.copy_(x)
         self.graph.replay()
         return tuple(t.clone() for t in self.outputs)
 
@@ -208,10 +210,11 @@ class FastDecoder:
         self.policy = policy or CompilePolicy(compile, compile_after, "HiARM decoding")
         self.precision = check_precision(precision)
         self.looped = Compiled(self.static.decode_looped, self.policy,
-                               eager=lambda x_s, cache_dtype: self.static.decode(x_s, cache_dtype=cache_dtype))
+                               eager=lambda x_s, cache_dtype, c: self.static.decode(x_s, cache_dtype=cache_dtype,
+                                                                                    c=c))
         self.pieces = tuple(Compiled(f, self.policy) for f in (self.static.start, self.static.step,
                                                                self.static.tokens))
-        self.graphs: dict[tuple[int, ...], CudaGraph] = {}  # by padded input shape
+        self.graphs: dict[tuple[tuple[int, ...], ...], CudaGraph] = {}  # by padded input shapes
 
     @property
     def compiled(self) -> bool:
@@ -222,33 +225,36 @@ class FastDecoder:
     def warned(self) -> list[str]:
         return self.policy.warned
 
-    def __call__(self, x_s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalized sparse poses (B, 17, 2) -> token indices q_s (B, 17), q_d (B, 17, r), inference tensors."""
+    def __call__(self, x_s: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalized sparse poses (B, 17, 2) and their per-joint confidence c (B, 17) (read by a HiARM with
+        ``hiarm.confidence``, else ignored) -> token indices q_s (B, 17), q_d (B, 17, r), inference tensors."""
         check_precision(self.precision, x_s.device)
+        c = self.hiarm.read_confidence(x_s, c)  # checked here, eagerly; None where the model ignores it
         with torch.inference_mode(), autocast(x_s.device, self.precision):
             if x_s.device.type == "cuda" and self.policy.use("graph") and len(x_s):
                 try:
-                    return self._graphed(x_s)
+                    return self._graphed(x_s, c)
                 except HipartError:
                     raise
                 except Exception as exc:  # capture unsupported here: launch kernels one by one instead
                     self.graphs.clear()
                     self.policy.fail("graph", "CUDA graph capture", exc)
-            return self.decode(x_s)
+            return self.decode(x_s, c)
 
-    def decode(self, x_s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode(self, x_s: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """One static-cache decoding (call under inference mode), compiled as the policy says: looped, or on CUDA
         (where the graph replays the whole decoding) by pieces."""
         cache_dtype = PRECISIONS[self.precision] or torch.float32
         if x_s.device.type == "cuda":
-            return self.static.decode(x_s, *self.pieces, cache_dtype=cache_dtype)
-        return self.looped(x_s, cache_dtype)
+            return self.static.decode(x_s, *self.pieces, cache_dtype=cache_dtype, c=c)
+        return self.looped(x_s, cache_dtype, c)
 
-    def _graphed(self, x_s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _graphed(self, x_s: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         batch = len(x_s)
-        padded = pad_rows(x_s, padded_batch(batch))
-        key = tuple(padded.shape)
+        # the graph's inputs: x_s, and c where the model reads it
+        padded = tuple(pad_rows(t, padded_batch(batch)) for t in (x_s, c) if t is not None)
+        key = tuple(tuple(t.shape) for t in padded)
         if key not in self.graphs:
             self.graphs[key] = CudaGraph(self.decode, padded)
-        q_s, q_d = self.graphs[key](padded)
+        q_s, q_d = self.graphs[key](*padded)
         return q_s[:batch], q_d[:batch]

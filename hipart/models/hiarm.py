@@ -11,6 +11,11 @@ The output h at the last prefix position predicts part 0's tokens, the output at
 prediction head PH turns h into r + 1 query slots (seeded with the target part's embedding), mixed by one attention
 layer, then into one sparse-token and r dense-token distributions.
 
+Detector confidence (config ``hiarm.confidence``, off by default): the condition encoder reads (x, y, c) per joint
+instead of (x, y), c the detector's confidence in [0, 1] (0 for a joint outside the picture or of a frame without a
+detection: ``hipart.occlusion.observed_confidence``), so that the model can learn which joints the detector did not
+see. Every decoding (``generate``, cached or not, and the static one) takes c beside x_s.
+
 Decode groups (config ``hiarm.decode_groups``, docs/design.md "HiARM"): the parts may be decoded in m groups, one
 group per step, instead of one part per step. The visiting order is then the groups one after another; the parts of
 group t are all predicted from the same h, the output at the last position before the group (the last prefix
@@ -40,8 +45,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hipart.checkpoints import load_model
+from hipart.checkpoints import load_checkpoint, load_model
 from hipart.config import HiARMConfig, architecture, decode_groups, from_architecture
+from hipart.errors import HipartError
 from hipart.models.mixer import MixerBlock
 from hipart.models.transformer import Block
 from hipart.skeleton import H36M
@@ -202,8 +208,10 @@ class PredictionHead(nn.Module):
 
 
 class HiARM(nn.Module):
-    """Stage 2 (Alg. 2): the condition encoder (the observed sparse pose x_s -> 17 prefix tokens), ``LSAB``,
-    ``GCSAB`` and the ``PredictionHead``; r tokens per part, codebooks of K_s sparse and K_d dense codes."""
+    """Stage 2 (Alg. 2): the condition encoder (the observed sparse pose x_s -> 17 prefix tokens; with
+    ``cfg.confidence`` each joint's token also reads the detector's confidence c, so that the model can learn which
+    joints the detector did not see), ``LSAB``, ``GCSAB`` and the ``PredictionHead``; r tokens per part, codebooks
+    of K_s sparse and K_d dense codes."""
 
     def __init__(self, cfg: HiARMConfig, tokens_per_part: int, codebook_sparse: int, codebook_dense: int) -> None:
         super().__init__()
@@ -223,8 +231,9 @@ class HiARM(nn.Module):
         # the position whose output h predicts each part (visiting order): the last before the part's group
         self.register_buffer("reader", torch.tensor([J - 1 + self.group_starts[t] for t in part_groups]),
                              persistent=False)
-        # condition encoder: the observed sparse pose -> 17 prefix tokens
-        self.cond_embed = nn.Linear(2, D)
+        # condition encoder: the observed sparse pose, (x, y) or with ``confidence`` (x, y, c) per joint -> 17
+        # prefix tokens
+        self.cond_embed = nn.Linear(3 if cfg.confidence else 2, D)
         self.cond_mixer = MixerBlock(J, D, cfg.cond_token_hidden, 2 * D, cfg.dropout)
         self.lsab = LSAB(D, cfg.heads, cfg.dropout, tokens_per_part, codebook_sparse, codebook_dense, J)
         self.gcsab = GCSAB(D, cfg.heads, cfg.dropout, cfg.num_blocks, J, J, part_groups)
@@ -239,17 +248,41 @@ class HiARM(nn.Module):
         """Decoding steps (prediction-head calls): one per decode group."""
         return len(self.groups)
 
-    def prefix(self, x_s: torch.Tensor) -> torch.Tensor:
-        """Normalized sparse pose (B, 17, 2) -> prefix tokens (B, 17, D)."""
-        return self.cond_mixer(self.cond_embed(x_s))
+    def read_confidence(self, x_s: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor | None:
+        """The confidence c (B, 17) this model reads for x_s (B, 17, 2): None for a model without
+        ``cfg.confidence`` (it ignores c); c itself for one with it, which needs c of x_s's (B, 17) (a one-line
+        error otherwise)."""
+        if not self.cfg.confidence:
+            return None
+        if c is None:
+            raise HipartError("this HiARM reads the detector's per-joint confidence (hiarm.confidence): pass c "
+                              "(B, 17), ones for true keypoints")
+        if c.shape != x_s.shape[:2]:
+            raise HipartError(f"confidence has shape {tuple(c.shape)}; HiARM needs one per joint of x_s, "
+                              f"{tuple(x_s.shape[:2])}")
+        return c
+
+    def condition(self, x_s: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """What the condition encoder reads: the normalized sparse pose x_s (B, 17, 2) itself, or with
+        ``cfg.confidence`` (x, y, c) per joint (B, 17, 3), c (B, 17) the detector's per-joint confidence in [0, 1]
+        (``read_confidence``)."""
+        c = self.read_confidence(x_s, c)
+        return x_s if c is None else torch.cat([x_s, c.to(x_s.dtype)[..., None]], dim=-1)
+
+    def prefix(self, cond: torch.Tensor) -> torch.Tensor:
+        """The condition encoder's input (``condition``: (B, 17, 2), or (B, 17, 3) with confidence) -> prefix
+        tokens (B, 17, D)."""
+        return self.cond_mixer(self.cond_embed(cond))
 
     # ------------------------------------------------------------------ training: teacher forcing
-    def forward(self, x_s: torch.Tensor, q_s: torch.Tensor, q_d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher forcing. q_s (B, 17), q_d (B, 17, r) in joint order -> logits for every part in visiting order:
-        (B, 17, K_s) and (B, 17, r, K_d). Each part is predicted from h at ``reader`` (the last position before its
-        decode group), under GCSAB's block-causal mask: as decoding predicts it."""
+    def forward(self, x_s: torch.Tensor, q_s: torch.Tensor, q_d: torch.Tensor, c: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher forcing. x_s (B, 17, 2) normalized, q_s (B, 17), q_d (B, 17, r) in joint order, c (B, 17) the
+        per-joint confidence (read with ``cfg.confidence``, else ignored) -> logits for every part in visiting
+        order: (B, 17, K_s) and (B, 17, r, K_d). Each part is predicted from h at ``reader`` (the last position
+        before its decode group), under GCSAB's block-causal mask: as decoding predicts it."""
         inputs = self.order[:self.num_parts - self.group_sizes[-1]]  # every part but the last group's
-        seq = self.prefix(x_s)
+        seq = self.prefix(self.condition(x_s, c))
         if len(inputs):
             seq = torch.cat([seq, self.lsab(q_s[:, inputs], q_d[:, inputs], inputs)], dim=1)
         h, _ = self.gcsab(seq)
@@ -258,11 +291,14 @@ class HiARM(nn.Module):
     # ------------------------------------------------------------------ inference: one step per decode group
     @torch.no_grad()
     def generate(self, x_s: torch.Tensor, use_cache: bool = True, temperature: float = 0.0,
-                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The reference decoding -> token indices in joint order: q_s (B, 17), q_d (B, 17, r). Greedy (argmax) at
-        ``temperature`` 0, otherwise every token sampled from softmax(logits / temperature) with ``generator``.
-        ``use_cache``: keep GCSAB's keys and values (each step runs one new position) or rerun the whole sequence
-        every step; both give the same tokens. Step t predicts every part of decode group t from the same h."""
+                 generator: torch.Generator | None = None, c: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The reference decoding of x_s (B, 17, 2) normalized, with c (B, 17) the per-joint confidence (read with
+        ``cfg.confidence``, else ignored) -> token indices in joint order: q_s (B, 17), q_d (B, 17, r). Greedy
+        (argmax) at ``temperature`` 0, otherwise every token sampled from softmax(logits / temperature) with
+        ``generator``. ``use_cache``: keep GCSAB's keys and values (each step runs one new position) or rerun the
+        whole sequence every step; both give the same tokens. Step t predicts every part of decode group t from the
+        same h."""
 
         def choose(logits: torch.Tensor) -> torch.Tensor:
             if temperature <= 0:
@@ -274,7 +310,7 @@ class HiARM(nn.Module):
         B, J, dev = x_s.shape[0], self.num_parts, x_s.device
         q_s = torch.zeros(B, J, dtype=torch.long, device=dev)
         q_d = torch.zeros(B, J, self.r, dtype=torch.long, device=dev)
-        seq = self.prefix(x_s)
+        seq = self.prefix(self.condition(x_s, c))
         h, caches = self.gcsab(seq)
         last = h[:, -1:]
         for t, (start, n) in enumerate(zip(self.group_starts, self.group_sizes)):
@@ -306,6 +342,12 @@ class HiARM(nn.Module):
     def load(cls, path: str | Path) -> tuple["HiARM", dict[str, Any]]:
         """A trained HiARM (eval mode) and its checkpoint payload."""
         return load_model(path, KIND, cls.from_args)  # type: ignore[return-value]
+
+
+def checkpoint_config(path: str | Path) -> HiARMConfig:
+    """The architecture settings of a HiARM checkpoint (training settings at their defaults), without building the
+    model: e.g. whether it reads the confidence, for a cache key made before the model is loaded."""
+    return from_architecture(HiARMConfig, load_checkpoint(path, KIND)["model_args"]["cfg"], KIND)
 
 
 def hiarm_loss(logits_s: torch.Tensor, logits_d: torch.Tensor, q_s: torch.Tensor, q_d: torch.Tensor,

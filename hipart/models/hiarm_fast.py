@@ -18,6 +18,7 @@ m - 1 steps unrolled (groups of different sizes do not fit one loop body), still
 graph.
 
     q_s, q_d = StaticDecoder(hiarm).decode(x_s)    # == hiarm.generate(x_s) on CPU fp32
+    q_s, q_d = StaticDecoder(hiarm).decode(x_s, c=c)  # a HiARM with hiarm.confidence: c (B, 17) read beside x_s
 """
 
 from __future__ import annotations
@@ -46,15 +47,16 @@ class StaticDecoder:
         return [(torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype))
                 for _ in gcsab.blocks]
 
-    def start(self, x_s: torch.Tensor, cache: Cache) -> torch.Tensor:
-        """The prefix of normalized sparse poses (B, 17, 2) into cache positions 0..16 -> the hidden state at the
-        last prefix position (B, 1, D), which predicts part 0."""
+    def start(self, cond: torch.Tensor, cache: Cache) -> torch.Tensor:
+        """The prefix of the condition encoder's input (``HiARM.condition``: normalized sparse poses (B, 17, 2), or
+        (B, 17, 3) with the confidence) into cache positions 0..16 -> the hidden state at the last prefix position
+        (B, 1, D), which predicts part 0."""
         hiarm = self.hiarm
         J = hiarm.num_parts
         # the prefix sees all of itself and nothing after it: attend over views of the cache's first 17 positions
         # (writes land in the cache), unmasked, rather than over all 33 under a mask
         prefix_cache = [(keys[:, :, :J], values[:, :, :J]) for keys, values in cache]
-        h = hiarm.gcsab.step(hiarm.prefix(x_s), prefix_cache, hiarm.steps, None)
+        h = hiarm.gcsab.step(hiarm.prefix(cond), prefix_cache, hiarm.steps, None)
         # the layout ``step`` returns (row-major strides even for B = 1): one compiled step, one loop fit both
         return h[:, -1:].clone(memory_format=torch.contiguous_format)
 
@@ -90,15 +92,16 @@ class StaticDecoder:
         return tok_s, tok_d, h if parts.shape[0] == 1 else h[:, -1:]
 
     def decode(self, x_s: torch.Tensor, start: Callable | None = None, step: Callable | None = None,
-               tokens: Callable | None = None, cache_dtype: torch.dtype = torch.float32
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Greedy decoding -> token indices in joint order: q_s (B, 17), q_d (B, 17, r). ``start``, ``step``,
-        ``tokens`` replace the methods of those names (e.g. by compiled versions)."""
+               tokens: Callable | None = None, cache_dtype: torch.dtype = torch.float32,
+               c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Greedy decoding of x_s (B, 17, 2) normalized, with c (B, 17) the per-joint confidence (read with
+        ``hiarm.confidence``, else ignored) -> token indices in joint order: q_s (B, 17), q_d (B, 17, r).
+        ``start``, ``step``, ``tokens`` replace the methods of those names (e.g. by compiled versions)."""
         hiarm = self.hiarm
         m = hiarm.num_steps
         start, step, tokens = start or self.start, step or self.step, tokens or self.tokens
         cache = self.new_cache(x_s.shape[0], x_s.device, cache_dtype)
-        h = start(x_s, cache)
+        h = start(hiarm.condition(x_s, c), cache)
         out_s, out_d = [], []
         for t in range(m - 1):
             tok_s, tok_d, h = step(h, self.group(t), cache)
@@ -109,8 +112,8 @@ class StaticDecoder:
         q_d = torch.cat([*out_d, tok_d], dim=1)
         return q_s[:, hiarm.joint_rank], q_d[:, hiarm.joint_rank]
 
-    def decode_looped(self, x_s: torch.Tensor, cache_dtype: torch.dtype = torch.float32
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode_looped(self, x_s: torch.Tensor, cache_dtype: torch.dtype = torch.float32,
+                      c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``decode`` with its 16 steps in one ``torch.while_loop`` (call under inference mode): under
         ``torch.compile`` the whole decoding is one program whose loop body is compiled once, with no Python, guard
         checks or returns to the caller between steps. The body writes the cache and the token buffers in place,
@@ -118,7 +121,7 @@ class StaticDecoder:
         steps unrolled (``decode``), which ``torch.compile`` also makes one program."""
         hiarm = self.hiarm
         if not hiarm.single:
-            return self.decode(x_s, cache_dtype=cache_dtype)
+            return self.decode(x_s, cache_dtype=cache_dtype, c=c)
         B, J = x_s.shape[0], hiarm.num_parts
         cache = self.new_cache(B, x_s.device, cache_dtype)
         q_s = torch.zeros(B, J, dtype=torch.long, device=x_s.device)  # visiting order
@@ -134,6 +137,7 @@ class StaticDecoder:
             return step + 1, h
 
         step, h = torch.while_loop(lambda step, h: step < J - 1, body,
-                                   (torch.zeros((), dtype=torch.long, device=x_s.device), self.start(x_s, cache)))
+                                   (torch.zeros((), dtype=torch.long, device=x_s.device),
+                                    self.start(hiarm.condition(x_s, c), cache)))
         keep(step, *self.tokens(h, step))
         return q_s[:, hiarm.joint_rank], q_d[:, hiarm.joint_rank]

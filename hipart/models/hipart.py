@@ -5,6 +5,12 @@ joints -> lifter -> 3D pose. The one object every command, benchmark and trainer
     out = model(x_s_px, image_size)          # {"x_d", "x_f" (px), "X" (N, 17, 3) root-relative mm, tokens}
     levels = model.densify(x_s_px)           # {"q_s", "q_d", "x_d", "x_f"}: stages 1-2 only
     X = model.lift(joints_px, image_size)    # stage 3 only, joints = x_s | x_d | x_f stacked (N, 161, 2) px
+    out = model(x_s_px, image_size, confidence=c)  # c (N, 17): the detector's per-joint confidence
+
+``confidence`` (every call takes it): the detector's per-joint confidence c (N, 17) in [0, 1], 0 for joints
+outside the picture (``hipart.occlusion.observed_confidence``). A HiARM or lifter trained with it
+(``hiarm.confidence``, ``lifter.confidence``) reads it, ones where none is given (true keypoints); one trained
+without it ignores it, and a call whose models all ignore a given confidence warns once per HiPART object.
 
 ``from_run`` checks that the three checkpoints belong together: HiARM was trained on this MSST checkpoint (its
 sha256), and the lifter reads HiPART's levels on the same hierarchy.
@@ -17,6 +23,7 @@ concatenation) and ``"uncached"`` (eager, the whole sequence rerun every step: t
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +71,7 @@ class HiPART(nn.Module):
         self.decoder = FastDecoder(hiarm, precision=precision, policy=self.policy)
         self._lift = Compiled(self._lift_px, self.policy)
         self._levels = Compiled(self._levels_px, self.policy)
+        self.confidence_warned = False  # a given confidence went unread (warned once per object)
 
     @classmethod
     def from_run(cls, run: str | Path, device: str | torch.device = "auto", with_lifter: bool = True,
@@ -93,29 +101,57 @@ class HiPART(nn.Module):
     def device(self) -> torch.device:
         return next(self.msst.parameters()).device
 
+    @property
+    def reads_confidence(self) -> bool:
+        """Whether HiARM or the lifter reads the detector's per-joint confidence (module docstring)."""
+        return self.hiarm.cfg.confidence or (self.lifter is not None and self.lifter.cfg.confidence)
+
+    def _confidence(self, confidence: torch.Tensor | np.ndarray | None, n: int, reads: bool, what: str
+                    ) -> torch.Tensor | None:
+        """The confidence (n, 17) on the model's device for a model that ``reads`` it (ones where none is given);
+        None for one that does not (a given confidence then warns, once per object, naming ``what``: the model and
+        its setting)."""
+        if not reads:
+            if confidence is not None and not self.confidence_warned:
+                self.confidence_warned = True
+                warnings.warn(f"HiPART: {what} was trained without the detector's confidence; the confidence given is "
+                              "ignored", UserWarning, stacklevel=3)
+            return None
+        if confidence is None:
+            return torch.ones(n, H36M.num_joints, device=self.device)
+        c = torch.as_tensor(confidence, dtype=torch.float32).to(self.device)
+        if tuple(c.shape) != (n, H36M.num_joints):
+            raise HipartError(f"confidence has shape {tuple(c.shape)}; give one per joint of the {n} poses, "
+                              f"({n}, {H36M.num_joints})")
+        return c
+
     def densify(self, x_s_px: torch.Tensor | np.ndarray, decoding: str = "fast", batch_size: int = DENSIFY_BATCH,
-                temperature: float = 0.0, seed: int = 0) -> dict[str, torch.Tensor]:
+                temperature: float = 0.0, seed: int = 0, confidence: torch.Tensor | np.ndarray | None = None
+                ) -> dict[str, torch.Tensor]:
         """Observed sparse 2D poses (N, 17, 2) px -> token indices q_s (N, 17), q_d (N, 17, r) and the decoded
         dense x_d (N, 48, 2) and fine x_f (N, 96, 2) levels in px, on the model's device. ``decoding``: fast,
         cached or uncached (module docstring). ``temperature`` > 0 draws every token from HiARM's
         softmax(logits / temperature) instead of taking the argmax (eager decodings only; a generator seeded with
-        ``seed``, so the draw is repeatable)."""
+        ``seed``, so the draw is repeatable). ``confidence`` (N, 17): the detector's per-joint confidence, read by
+        a HiARM trained with it (module docstring)."""
         if decoding not in DECODINGS:
             raise HipartError(f"decoding must be one of {', '.join(DECODINGS)}, got {decoding!r}")
         if temperature > 0 and decoding == "fast":
             raise HipartError("sampling tokens (temperature > 0) runs an eager decoding: use decoding 'cached'")
         generator = torch.Generator(self.device).manual_seed(seed) if temperature > 0 else None
         x_s = torch.as_tensor(x_s_px, dtype=torch.float32)
+        c = self._confidence(confidence, len(x_s), self.hiarm.cfg.confidence, "HiARM (hiarm.confidence off)")
         fast = decoding == "fast"
         outs: dict[str, list[torch.Tensor]] = {"q_s": [], "q_d": [], "x_d": [], "x_f": []}
         with torch.inference_mode() if fast else torch.no_grad():
             for start in range(0, len(x_s), batch_size):
                 px = x_s[start:start + batch_size].to(self.device)
+                c_batch = None if c is None else c[start:start + batch_size]
                 normalized, root, scale = self._normalized_frame(px)
                 if fast:
-                    q_s, q_d = self.decoder(normalized)
+                    q_s, q_d = self.decoder(normalized, c_batch)
                 else:
-                    q_s, q_d = self.hiarm.generate(normalized, decoding == "cached", temperature, generator)
+                    q_s, q_d = self.hiarm.generate(normalized, decoding == "cached", temperature, generator, c_batch)
                 x_d, x_f = (self._levels if fast else self._levels_px)(q_s, q_d, root, scale)
                 for k, v in (("q_s", q_s), ("q_d", q_d), ("x_d", x_d), ("x_f", x_f)):
                     outs[k].append(v)
@@ -135,35 +171,47 @@ class HiPART(nn.Module):
         x_d, x_f = self.msst.decode(q_s, q_d.reshape(len(q_s), -1))
         return PoseNormalizer.denormalize(x_d, root, scale), PoseNormalizer.denormalize(x_f, root, scale)
 
-    def _lift_px(self, joints: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
-        return self.lifter(normalize_pixels(joints, size))
+    def _lift_px(self, joints: torch.Tensor, size: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        return self.lifter(normalize_pixels(joints, size), c)
 
     def levels(self, x_s_px: torch.Tensor | np.ndarray, decoding: str = "fast",
-               batch_size: int = DENSIFY_BATCH) -> torch.Tensor:
-        """x_s with HiPART's dense and fine levels stacked: (N, 17 + 48 + 96, 2) px, the lifter's input."""
-        out = self.densify(x_s_px, decoding, batch_size)
+               batch_size: int = DENSIFY_BATCH, confidence: torch.Tensor | np.ndarray | None = None
+               ) -> torch.Tensor:
+        """x_s with HiPART's dense and fine levels stacked: (N, 17 + 48 + 96, 2) px, the lifter's input.
+        ``confidence`` (N, 17): as ``densify`` reads it."""
+        out = self.densify(x_s_px, decoding, batch_size, confidence=confidence)
         x_s = torch.as_tensor(x_s_px, dtype=torch.float32, device=self.device)
         return torch.cat([x_s, out["x_d"], out["x_f"]], dim=1)
 
-    def lift(self, joints_px: torch.Tensor | np.ndarray, image_size: Any, batch_size: int = LIFT_BATCH
-             ) -> torch.Tensor:
+    def lift(self, joints_px: torch.Tensor | np.ndarray, image_size: Any, batch_size: int = LIFT_BATCH,
+             confidence: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
         """Stacked levels (N, 161, 2) px in images of ``image_size`` ((2,) or (N, 2): width, height) -> 3D pose
-        (N, 17, 3), root-relative mm, on the model's device."""
+        (N, 17, 3), root-relative mm, on the model's device. ``confidence`` (N, 17): the sparse joints' detector
+        confidence, read by a lifter trained with it (module docstring)."""
         if self.lifter is None:
             raise HipartError("this HiPART was loaded without its lifter (with_lifter=False)")
         joints = torch.as_tensor(joints_px, dtype=torch.float32, device=self.device)
         size = torch.as_tensor(image_size, dtype=torch.float32, device=self.device).expand(len(joints), 2)
+        c = self._confidence(confidence, len(joints), self.lifter.cfg.confidence, "the lifter (lifter.confidence off)")
         if not len(joints):
             return joints.new_zeros(0, H36M.num_joints, 3)
         with torch.inference_mode():
-            X = torch.cat([self._lift(joints[i:i + batch_size], size[i:i + batch_size])
+            X = torch.cat([self._lift(joints[i:i + batch_size], size[i:i + batch_size],
+                                      None if c is None else c[i:i + batch_size])
                            for i in range(0, len(joints), batch_size)])
         return X.clone()  # an ordinary tensor, made outside inference mode
 
-    def forward(self, x_s_px: torch.Tensor | np.ndarray, image_size: Any, decoding: str = "fast"
-                ) -> dict[str, torch.Tensor]:
-        """The whole path: sparse 2D (N, 17, 2) px -> tokens, x_d, x_f (px) and X (N, 17, 3) root-relative mm."""
-        out = self.densify(x_s_px, decoding)
+    def forward(self, x_s_px: torch.Tensor | np.ndarray, image_size: Any, decoding: str = "fast",
+                confidence: torch.Tensor | np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        """The whole path: sparse 2D (N, 17, 2) px and (optional) the detector's per-joint confidence (N, 17) ->
+        tokens, x_d, x_f (px) and X (N, 17, 3) root-relative mm. A given confidence goes to whichever of HiARM and
+        the lifter reads it; it warns (once) only where neither does."""
+        if not self.reads_confidence:
+            self._confidence(confidence, 0, False, "this model (hiarm.confidence and lifter.confidence off)")
+            confidence = None
+        out = self.densify(x_s_px, decoding, confidence=confidence if self.hiarm.cfg.confidence else None)
         x_s = torch.as_tensor(x_s_px, dtype=torch.float32, device=self.device)
-        out["X"] = self.lift(torch.cat([x_s, out["x_d"], out["x_f"]], dim=1), image_size)
+        lifter_reads = self.lifter is not None and self.lifter.cfg.confidence
+        out["X"] = self.lift(torch.cat([x_s, out["x_d"], out["x_f"]], dim=1), image_size,
+                             confidence=confidence if lifter_reads else None)
         return out

@@ -22,6 +22,12 @@ along the joint axis; the rest is left open by the paper and chosen here by meas
   runs: :mod:`hipart.models.transformer`).
 - Read-out (``readout``): ``all`` regresses the 51 outputs linearly from every output token (the concatenation);
   ``sparse`` reads each sparse joint's 3D position from its own output token.
+- Detector confidence (``confidence``, off by default): every input joint reads one more feature, the detector's
+  confidence c in [0, 1] of its sparse joint: a sparse joint its own, a dense or fine joint its body part's (the
+  sparse joint its anchor is; :func:`confidence_joints`), since HiPART's dense and fine joints are made from the
+  whole sparse pose and a part's points are as doubtful as the joint they hang on. c is read as it is, never
+  standardized: it already lies in [0, 1], and on true keypoints it is 1 everywhere, so a standard deviation fitted
+  there (floored at ``STD_FLOOR``) would blow any c below 1 up by hundreds.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from torch import nn
 
 from hipart.checkpoints import load_model
 from hipart.config import LifterConfig, architecture, from_architecture
+from hipart.errors import HipartError
 from hipart.models.transformer import Block
 from hipart.skeleton import H36M
 from hipart.units import MM_PER_METRE
@@ -70,6 +77,14 @@ def relative_positions(x: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
     return torch.cat([x - x[:, :1], x - anchored], dim=-1)
 
 
+def confidence_joints(anchors: Sequence[int] | np.ndarray) -> np.ndarray:
+    """(K,) the sparse joint whose confidence each input joint reads, from the input joints' ``anchors`` (K,)
+    (:func:`joint_anchors`): a sparse joint its own, a dense or fine joint its body part (its anchor)."""
+    anchors = np.asarray(anchors, np.int64)
+    num_sparse = H36M.num_joints
+    return np.concatenate([np.arange(num_sparse), anchors[num_sparse:]]).astype(np.int64)
+
+
 def token_of_joint(anchors: np.ndarray, tokens: str) -> np.ndarray:
     """(K,) the token each input joint's embedding is added to: its own with ``joints``; with ``parts`` a sparse
     joint's own, a dense or fine joint its body part's (its anchor's); with ``sparse+parts`` the sparse joints keep
@@ -90,14 +105,17 @@ class Lifter(nn.Module):
         K, D = len(anchors), cfg.dim
         C = 4 if cfg.features == "relative" else 2
         self.register_buffer("anchors", torch.as_tensor(anchors))
+        # the sparse joint whose confidence each input joint reads (derived from the anchors: not stored)
+        self.register_buffer("confidence_joint", torch.as_tensor(confidence_joints(anchors)), persistent=False)
         # Set from the training inputs before training (fit_standardization); identity until then.
         self.register_buffer("feature_mean", torch.zeros(K, C))
         self.register_buffer("feature_std", torch.ones(K, C))
+        E = C + 1 if cfg.confidence else C  # features the embedding reads: the positions, then c
         if cfg.embedding == "joint":
-            self.embed_weight = nn.Parameter(torch.randn(K, C, D) / C ** 0.5)  # one linear map per joint
+            self.embed_weight = nn.Parameter(torch.randn(K, E, D) / E ** 0.5)  # one linear map per joint
             self.embed_bias = nn.Parameter(torch.zeros(K, D))
         else:
-            self.embed = nn.Linear(C, D)
+            self.embed = nn.Linear(E, D)
             self.joint = nn.Parameter(torch.zeros(K, D))
             nn.init.normal_(self.joint, std=0.02)
         token = token_of_joint(anchors, cfg.tokens)
@@ -135,9 +153,32 @@ class Lifter(nn.Module):
         self.feature_mean.copy_(f.double().mean(dim=0))
         self.feature_std.copy_(f.double().std(dim=0).clamp_min(STD_FLOOR))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, K, 2) screen-normalized 2D -> (B, 17, 3) root-relative mm."""
+    def read_confidence(self, c: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+        """The confidence c (B, 17) of the sparse joints this model reads for ``batch`` frames: None for a model
+        without ``cfg.confidence`` (it ignores c); c itself for one with it, which needs c (a one-line error
+        otherwise)."""
+        if not self.cfg.confidence:
+            return None
+        if c is None:
+            raise HipartError("this lifter reads the detector's per-joint confidence (lifter.confidence): pass c "
+                              f"({batch}, {H36M.num_joints}), ones for true keypoints")
+        if tuple(c.shape) != (batch, H36M.num_joints):
+            raise HipartError(f"confidence has shape {tuple(c.shape)}; the lifter needs one per sparse joint, "
+                              f"({batch}, {H36M.num_joints})")
+        return c
+
+    def embedding_inputs(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """What the patch embedding reads, (B, K, C) or with ``cfg.confidence`` (B, K, C + 1): the standardized
+        features of the screen-normalized joints x (B, K, 2), then each joint's sparse joint's confidence from c
+        (B, 17), unstandardized (module docstring)."""
         z = (self.features(x) - self.feature_mean) / self.feature_std
+        c = self.read_confidence(c, len(x))
+        return z if c is None else torch.cat([z, c.to(z.dtype)[:, self.confidence_joint, None]], dim=-1)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, K, 2) screen-normalized 2D and c (B, 17) the sparse joints' confidence (read with
+        ``cfg.confidence``, else ignored) -> (B, 17, 3) root-relative mm."""
+        z = self.embedding_inputs(x, c)
         if self.cfg.embedding == "joint":
             h = torch.einsum("bkc,kcd->bkd", z, self.embed_weight) + self.embed_bias
         else:

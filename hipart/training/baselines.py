@@ -22,13 +22,15 @@ from torch import nn
 
 from hipart import __version__
 from hipart.checkpoints import load_model
-from hipart.config import Config
+from hipart.coarsen.hierarchy import Hierarchy
+from hipart.config import Config, recorded_settings
 from hipart.data.build import MANIFEST
 from hipart.data.dataset import PoseDataset
+from hipart.data.levels import stacked_parts
 from hipart.errors import HipartError
 from hipart.io import atomic_path, write_json_atomic
 from hipart.metrics import mpjpe, p_mpjpe, per_action_table
-from hipart.models.baselines import Method, SplitData, checkpoint_kind, get_method, method_settings
+from hipart.models.baselines import Method, SplitData, checkpoint_kind, get_method, method_settings, reads_confidence
 from hipart.models.complexity import count_params_flops
 from hipart.models.msst import MSST
 from hipart.runs import RunLayout, StageDir
@@ -73,9 +75,9 @@ class BaselineContext:
             self.data_dir, split, self.cfg.keypoints, drop_undetected=split == "train", log=self.log))
 
     def lift_frames(self, split: str, mode: str) -> LiftTensors:
-        """LiftTensors (x screen-normalized, X root-relative mm, action) of the split's frames. ``hier`` inputs are
-        the hier lifter's (training levels as ``lifter.hier_levels`` says) and share its cache
-        (``lifter_hier/hier_{split}_*.pt``)."""
+        """LiftTensors (x screen-normalized, X root-relative mm, action, c the sparse joints' confidence) of the
+        split's frames. ``hier`` inputs are the hier lifter's (training levels as ``lifter.hier_levels`` says) and
+        share its cache (``lifter_hier/hier_{split}_*.pt``)."""
         def make() -> LiftTensors:
             if mode == "hier":
                 self.stage("msst"), self.stage("hiarm")
@@ -104,10 +106,20 @@ class BaselineContext:
     def levels(self) -> dict[str, int]:
         return PoseDataset(self.data_dir, "test", fields=("x_s",), verify=False).levels
 
+    @cached_property
+    def parts(self) -> np.ndarray:
+        """(K_d + K_f,) the body part (sparse joint, -1 unlabelled) of every dense then fine joint of the stack."""
+        return stacked_parts(Hierarchy.load(PoseDataset(self.data_dir, "test", fields=("x_s",),
+                                                        verify=False).hierarchy_path))
+
     def info(self, method: Method, settings: Any) -> dict[str, Any]:
+        """What the method's build reads (stored in its checkpoint): the levels, the run's MSST settings where it
+        needs the MSST, the part labels where it reads the confidence (``hipart.models.baselines.registry``)."""
         info: dict[str, Any] = {"levels": self.levels}
         if "msst" in method.needs(settings):
             info["msst_args"] = self.msst().model_args()
+        if reads_confidence(settings):
+            info["parts"] = self.parts.tolist()
         return info
 
 
@@ -191,7 +203,8 @@ def _train(cfg: Config, method: Method, s: Any, data_dir: Path, run: RunLayout, 
     seed_all(cfg.seed)
     info = ctx.info(method, s)
     model = method.build(s, info)
-    args = {"settings": dataclasses.asdict(s), "info": info}
+    # settings added later at their defaults are left out: checkpoints made before them still resume
+    args = {"settings": recorded_settings(s), "info": info}
     ckpt, finished = resume_state(out, kind, model, dataset.hierarchy_hash, cfg.name, resume, log, model_args=args)
     if finished is not None:
         return finished

@@ -5,7 +5,16 @@ once; they are cached beside the checkpoint (``tokens_{split}.pt``, keyed by the
 the observed pose is). The condition is the observed sparse 2D pose (the true one, or a detector's with
 ``keypoints: detected``), optionally corrupted by the keypoint occlusion model (``hiarm.occlusion_augment``).
 Stage folder (layout in :mod:`hipart.runs`): checkpoint, config, metrics, summary, and the token caches. A cache
-that fails to load is recomputed (and said so).
+that fails to load is recomputed (and said so). The tokens depend on the clean fine poses and the observed pose's
+frame only, never on the confidence, so their key leaves it out.
+
+A HiARM built with ``hiarm.confidence`` reads the observed pose's per-joint confidence c beside it
+(``SplitFrames.confidence``): the detector's for ``keypoints: detected``, and with true keypoints 1 everywhere,
+so that without occlusion augmentation such a model sees c = 1 in every training frame. The occlusion augmentation
+gives its hidden joints c = 0 and the others keep theirs (:func:`observed_condition`), as the keypoint-level
+occlusion benchmark feeds them. Where the detector's scores are fitted (a distribution of its confidence on hidden
+and on visible joints, fitted from the image-level occlusion sweep beside ``hipart.occlusion.fit_keypoint_model``),
+:func:`observed_condition` is where those draws replace the 0 for hidden joints and the 1 of true keypoints.
 """
 
 from __future__ import annotations
@@ -73,13 +82,18 @@ def cached_tokens(msst: MSST, msst_path: Path, split: str, data: PoseTensors, ou
     return q_s, q_d
 
 
-def observed_condition(x_s: torch.Tensor, root: torch.Tensor, scale: torch.Tensor, rng: np.random.Generator,
-                       model: OcclusionModel) -> torch.Tensor:
-    """Occlude the clean sparse pose in pixels, then normalize it by its own (observed) frame, as at test time."""
+def observed_condition(x_s: torch.Tensor, root: torch.Tensor, scale: torch.Tensor, c: torch.Tensor,
+                       rng: np.random.Generator, model: OcclusionModel) -> tuple[torch.Tensor, torch.Tensor]:
+    """Occlude the clean sparse pose x_s (B, 17, 2) normalized by (root, scale) in pixels, then normalize it by its
+    own (observed) frame, as at test time -> the occluded x_s (B, 17, 2) and its confidence (B, 17): ``c`` with 0
+    for the joints under the occluder (where a fitted distribution of a detector's confidence on hidden and visible
+    joints would be drawn instead: module docstring)."""
     px = PoseNormalizer.denormalize(x_s, root, scale).cpu().numpy()
-    seen = torch.as_tensor(model.augment(px, rng), dtype=x_s.dtype)
+    occluded, hidden = model.augment(px, rng)
+    seen = torch.as_tensor(occluded, dtype=x_s.dtype)
     r, s = PoseNormalizer.frame(seen)
-    return PoseNormalizer.normalize(seen, r, s).to(x_s.device)
+    c_seen = c.masked_fill(torch.as_tensor(hidden, device=c.device), 0.0)
+    return PoseNormalizer.normalize(seen, r, s).to(x_s.device), c_seen
 
 
 @torch.no_grad()
@@ -93,7 +107,8 @@ def evaluate_hiarm(hiarm: HiARM, msst: MSST, data: PoseTensors, q_s: torch.Tenso
     n = len(pick)
     den = PoseNormalizer.denormalize
     x_s_px = den(data.x_s[pick], data.root[pick], data.scale[pick])
-    out = HiPART(msst, hiarm).densify(x_s_px)  # puts both in eval mode; HiARM's own mode is restored below
+    confidence = data.confidence[pick] if hiarm.cfg.confidence else None
+    out = HiPART(msst, hiarm).densify(x_s_px, confidence=confidence)  # puts both in eval mode; restored below
     dev = out["x_f"].device
     gt_d = den(data.x_d[pick], data.root[pick], data.scale[pick]).to(dev)
     gt_f = den(data.x_f[pick], data.root[pick], data.scale[pick]).to(dev)
@@ -109,15 +124,16 @@ def decoding_speed(hiarm: HiARM, batch: int = 256, repeats: int = 3) -> dict[str
     """Frames per second of greedy decoding with and without the key/value cache (median of repeats)."""
     dev = next(hiarm.parameters()).device
     x = torch.randn(batch, H36M.num_joints, 2, device=dev)
+    c = torch.ones(batch, H36M.num_joints, device=dev)  # read only by a HiARM with hiarm.confidence
     result = {}
     for use_cache in (True, False):
-        hiarm.generate(x, use_cache)  # warm-up
+        hiarm.generate(x, use_cache, c=c)  # warm-up
         times = []
         for _ in range(repeats):
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             t = time.perf_counter()
-            hiarm.generate(x, use_cache)
+            hiarm.generate(x, use_cache, c=c)
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - t)
@@ -166,15 +182,16 @@ def _train(cfg: Config, data_dir: Path, msst_path: Path, out: StageDir, resume: 
             + (f", decode groups {h.decode_groups if isinstance(h.decode_groups, str) else 'custom'} "
                f"({model.num_steps} steps)" if not model.single else "")
             + (", occlusion augmentation on" if h.occlusion_augment else "")
+            + (", reading the keypoints' confidence" if h.confidence else "")
             + (f"; resuming after epoch {ckpt['epoch']}" if ckpt else ""))
     occlusion = OcclusionModel.fitted()
 
     def step(net: torch.nn.Module, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        cond = train.x_s[idx]
+        cond, c = train.x_s[idx], train.confidence[idx]
         if h.occlusion_augment:  # numpy draws follow the per-epoch torch seed, so resume stays exact
             rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,))))
-            cond = observed_condition(cond, train.root[idx], train.scale[idx], rng, occlusion)
-        logits_s, logits_d = net(cond, q_s[idx], q_d[idx])
+            cond, c = observed_condition(cond, train.root[idx], train.scale[idx], c, rng, occlusion)
+        logits_s, logits_d = net(cond, q_s[idx], q_d[idx], c if h.confidence else None)
         return hiarm_loss(logits_s, logits_d, q_s[idx], q_d[idx], model.order, h.lambda_dense)
 
     prov = provenance(data_dir / MANIFEST, {"msst": msst_path})
@@ -206,4 +223,5 @@ def _complexity(model: HiARM) -> dict[str, float]:
     x = torch.zeros(1, J, 2, device=dev)
     q_s = torch.zeros(1, J, dtype=torch.long, device=dev)
     q_d = torch.zeros(1, J, model.r, dtype=torch.long, device=dev)
-    return count_params_flops(model, (x, q_s, q_d))
+    c = torch.ones(1, J, device=dev)  # read only by a HiARM with hiarm.confidence
+    return count_params_flops(model, (x, q_s, q_d, c))

@@ -11,6 +11,11 @@ Frames the detector found no person in (none are dropped silently):
 - for evaluation their input is *held*: the nearest frame of the same camera sequence that has a detection, as a
   tracker would; a sequence without any detection gets the training split's mean 2D pose. ``held`` marks those
   frames so tables can report them.
+
+Beside x_s, the frames carry the detector's per-joint confidence c (``confidence``), which models built to read it
+(``hiarm.confidence``, ``lifter.confidence``, a baseline's ``confidence``) take as input: 1 for true keypoints;
+for detections the detector's score, 0 for a joint outside the image and 0 for every joint of a frame without a
+detection (held or mean pose) (``hipart.occlusion.observed_confidence``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from hipart.data.dataset import PoseDataset
 from hipart.detect.dataset import load_row_detections
 from hipart.errors import HipartError
 from hipart.io import file_sha256
+from hipart.occlusion import observed_confidence
 from hipart.skeleton import H36M
 
 KEYPOINTS = ("gt", "detected")
@@ -46,17 +52,27 @@ class SplitFrames:
     x_f: np.ndarray  # (N, 96, 2) true fine level, px
     source: str  # what x_s is ("gt:<manifest sha>", "detected:<sha>", ...): part of cache keys; "" = never cached
     held: np.ndarray  # (N,) True where x_s was held from another frame or is the mean pose (no detection here)
+    # (N, 17) float32 in [0, 1]: the detector's per-joint confidence c of x_s (module docstring); 1 for true
+    # keypoints. The ``source`` names x_s and c together.
+    confidence: np.ndarray
 
     def __len__(self) -> int:
         return len(self.x_s)
 
-    def with_inputs(self, x_s: np.ndarray, source: str = "", held: np.ndarray | None = None) -> "SplitFrames":
-        """The same frames with another observed sparse pose (e.g. occluded); uncached unless ``source`` names it."""
+    def with_inputs(self, x_s: np.ndarray, source: str = "", held: np.ndarray | None = None,
+                    confidence: np.ndarray | None = None) -> "SplitFrames":
+        """The same frames with another observed sparse pose x_s (N, 17, 2) px (e.g. occluded) and its per-joint
+        confidence (N, 17) in [0, 1] (default: ones, as for true keypoints: a caller that knows what a detector
+        did not see passes it, ``hipart.occlusion.observed_confidence``); uncached unless ``source`` names them."""
         x_s = np.asarray(x_s, dtype=np.float32)
         if x_s.shape != self.x_s.shape or not np.isfinite(x_s).all():
             raise HipartError(f"replacement sparse poses have shape {x_s.shape} (finite values required); these "
                               f"frames need {self.x_s.shape}")
-        return replace(self, x_s=x_s, source=source,
+        c = np.ones(x_s.shape[:2], np.float32) if confidence is None else np.asarray(confidence, np.float32)
+        if c.shape != x_s.shape[:2] or not (np.isfinite(c).all() and (c >= 0).all() and (c <= 1).all()):
+            raise HipartError(f"replacement confidences have shape {c.shape} (values in [0, 1] required); these "
+                              f"frames need {x_s.shape[:2]}")
+        return replace(self, x_s=x_s, source=source, confidence=c,
                        held=np.zeros(len(self), bool) if held is None else np.asarray(held, bool))
 
     def select(self, keep: np.ndarray) -> "SplitFrames":
@@ -70,21 +86,26 @@ class SplitFrames:
 
 def split_frames(data_dir: str | Path, split: str, keypoints: str = "gt", drop_undetected: bool = False,
                  log: Callable[[str], None] = print) -> SplitFrames:
-    """A dataset split's frames with the chosen observed keypoints (``gt``: the true x_s rows; ``detected``: the
-    dataset's detections from ``hipart detect --data``)."""
+    """A dataset split's frames with the chosen observed keypoints (``gt``: the true x_s rows, confidence 1;
+    ``detected``: the dataset's detections from ``hipart detect --data``, with their confidence as the module
+    docstring says)."""
     if keypoints not in KEYPOINTS:
         raise HipartError(f"--keypoints must be one of {', '.join(KEYPOINTS)}, got '{keypoints}'")
     ds = PoseDataset(data_dir, split, fields=("x_s", "x_d", "x_f", "X_s"), normalize=False)
     a = ds.arrays()
     start, end = ds.sequence_bounds()
+    n = len(a["action"])
     frames = SplitFrames(a["x_s"].astype(np.float32), a["x_s"].astype(np.float32), a["image_size"].astype(np.float32), a["action"], start, end,
                          a["X_s"].astype(np.float32), a["x_d"].astype(np.float32), a["x_f"].astype(np.float32),
-                         f"gt:{file_sha256(Path(data_dir) / MANIFEST)}", np.zeros(len(a["action"]), bool))
+                         f"gt:{file_sha256(Path(data_dir) / MANIFEST)}", np.zeros(n, bool),
+                         np.ones((n, H36M.num_joints), np.float32))
     if keypoints == "gt":
         return frames
     det = load_row_detections(data_dir, split)
     found = det["detected"] & det["has_image"]
     source = f"detected:{det['sha256']}"
+    # the detector's confidence, 0 outside the image (a NaN joint of a frame without a detection counts as outside)
+    confidence = observed_confidence(det["confidence"], det["x_s"], frames.image_size)
     if drop_undetected:
         if (~found).any():
             log(f"{split}: {int((~found).sum())} of {len(found)} frames have no detection (no person found, or not "
@@ -92,7 +113,7 @@ def split_frames(data_dir: str | Path, split: str, keypoints: str = "gt", drop_u
         if not found.any():
             raise HipartError(f"{data_dir}: no {split} frame has a detection; run 'hipart data render' and "
                               "'hipart detect' on it")
-        return frames.select(found).with_inputs(det["x_s"][found], source)
+        return frames.select(found).with_inputs(det["x_s"][found], source, confidence=confidence[found])
     if not det["has_image"].all():
         raise HipartError(f"{data_dir}: {int((~det['has_image']).sum())} {split} frames were not rendered, so they "
                           f"have no detection to evaluate on; render the whole {split} split ('hipart data render "
@@ -102,7 +123,8 @@ def split_frames(data_dir: str | Path, split: str, keypoints: str = "gt", drop_u
     if held.any():
         log(f"{split}: {int(held.sum())} of {len(held)} frames have no detection; their input is held from the "
             "nearest detected frame of the sequence (or the mean pose)")
-    return frames.with_inputs(x_s, source, held)
+    # a held frame's joints were not seen in this frame: confidence 0 (not the held frame's)
+    return frames.with_inputs(x_s, source, held, np.where(held[:, None], np.float32(0), confidence))
 
 
 def hold_missing(x_s: np.ndarray, found: np.ndarray, start: np.ndarray, end: np.ndarray, fallback: np.ndarray

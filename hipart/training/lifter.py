@@ -8,6 +8,12 @@ decodes the frames it was trained on better than unseen ones, so by default (``l
 training levels come from tokens sampled from its predictive distribution rather than its greedy choice; the test
 levels are always greedy, as at inference. ``gt-hier`` uses the dataset's true dense and fine levels instead.
 Evaluation: MPJPE and P-MPJPE per action on the test split (``eval.csv``).
+
+Detector confidence: a lifter built with ``lifter.confidence`` reads the frames' per-joint confidence
+(``SplitFrames.confidence``: the detector's for ``keypoints: detected``; with true keypoints 1 everywhere, as the
+lifter has no occlusion augmentation); ``gt-hier`` reads the truth, confidence 1. A HiARM built with
+``hiarm.confidence`` densifies from x_s and that confidence, so the levels' cache key then holds the confidence's
+sha256 (the key of a HiARM without it stays as it was).
 """
 
 from __future__ import annotations
@@ -28,9 +34,10 @@ from hipart.data.dataset import PoseDataset
 from hipart.coarsen.hierarchy import Hierarchy
 from hipart.data.levels import input_joints, stacked_parts
 from hipart.errors import HipartError
-from hipart.io import atomic_path, file_sha256, write_json_atomic
+from hipart.io import array_sha256, atomic_path, file_sha256, write_json_atomic
 from hipart.metrics import mpjpe, p_mpjpe, per_action_table
 from hipart.models.complexity import count_params_flops
+from hipart.models.hiarm import checkpoint_config
 from hipart.models.hipart import HiPART
 from hipart.models.lifter import KIND, Lifter, joint_anchors
 from hipart.runs import RunLayout, StageDir
@@ -48,6 +55,11 @@ class LiftTensors:
     x: torch.Tensor  # (N, K, 2) screen-normalized input joints
     X: torch.Tensor  # (N, 17, 3) root-relative mm
     action: np.ndarray  # (N,) action index
+    c: torch.Tensor  # (N, 17) the sparse joints' confidence (SplitFrames.confidence), read by models built for it
+
+    def take(self, index: np.ndarray) -> "LiftTensors":
+        """The frames ``index`` (M,)."""
+        return LiftTensors(self.x[index], self.X[index], self.action[index], self.c[index])
 
     def __len__(self) -> int:
         return len(self.X)
@@ -56,10 +68,10 @@ class LiftTensors:
 def densified_levels(frames: SplitFrames, split: str, run: RunLayout, cache: StageDir | None, device: torch.device,
                      log: Callable[[str], None] = print, sampled: bool = False, seed: int = 0
                      ) -> tuple[np.ndarray, np.ndarray]:
-    """HiPART's dense and fine levels (px) for the frames' observed sparse poses: greedy, as inference makes them,
-    or (``sampled``) decoded from tokens drawn from HiARM's predictive distribution (temperature 1, ``seed``).
-    From ``cache``'s ``hier_{split}_*.pt`` when it matches (not cached when ``cache`` is None or the frames' source
-    is unnamed)."""
+    """HiPART's dense and fine levels (px) for the frames' observed sparse poses (and their confidence, where HiARM
+    reads it): greedy, as inference makes them, or (``sampled``) decoded from tokens drawn from HiARM's predictive
+    distribution (temperature 1, ``seed``). From ``cache``'s ``hier_{split}_*.pt`` when it matches (not cached when
+    ``cache`` is None or the frames' source is unnamed); the key holds the confidence where HiARM reads it."""
     msst_path, hiarm_path = run.msst.checkpoint, run.hiarm.checkpoint
     for stage, path in (("msst", msst_path), ("hiarm", hiarm_path)):
         if not path.is_file():
@@ -67,13 +79,18 @@ def densified_levels(frames: SplitFrames, split: str, run: RunLayout, cache: Sta
                               f"(hipart train all --out {run.root})")
     decoding = f"sampled:{seed}" if sampled else "greedy"
     key = f"{file_sha256(msst_path)}:{file_sha256(hiarm_path)}:{frames.source}:{len(frames)}:{decoding}"
+    reads_confidence = checkpoint_config(hiarm_path).confidence
+    if reads_confidence:  # levels decoded with another confidence must not be served
+        key += f":confidence:{array_sha256(frames.confidence)}"
     name = f"hier_{split}_{frames.source.split(':')[0]}{'_sampled' if sampled else ''}.pt"
     path = cache.file(name) if cache is not None and frames.source else None
     stored = load_cache(path, key, ("x_d", "x_f"), log) if path is not None else None
     if stored is not None and len(stored["x_d"]) == len(frames):
         return stored["x_d"].numpy(), stored["x_f"].numpy()
     model = HiPART.from_run(run.root, device, with_lifter=False)
-    out = model.densify(frames.x_s, "cached", temperature=1.0, seed=seed) if sampled else model.densify(frames.x_s)
+    c = frames.confidence if reads_confidence else None
+    out = model.densify(frames.x_s, "cached", temperature=1.0, seed=seed, confidence=c) if sampled \
+        else model.densify(frames.x_s, confidence=c)
     x_d, x_f = out["x_d"].cpu(), out["x_f"].cpu()
     if path is not None:
         with atomic_path(path) as tmp:
@@ -87,11 +104,13 @@ def lifter_inputs(mode: str, frames: SplitFrames, split: str, run: RunLayout | N
     """The frames' lifter inputs and targets: ``sparse`` reads the observed x_s; ``hier`` adds HiPART's levels made
     from it (``run`` holds the trained MSST and HiARM; ``cache`` keeps them; ``sampled_levels``: from sampled
     tokens, see :func:`densified_levels`); ``gt-hier`` is the toy experiment's input, the true sparse pose with the
-    true dense and fine levels."""
+    true dense and fine levels (confidence 1). ``c`` is the frames' confidence (the sparse joints')."""
+    c = frames.confidence
     if mode == "sparse":
         joints = frames.x_s
     elif mode == "gt-hier":
         joints = np.concatenate([frames.x_s_true, frames.x_d, frames.x_f], axis=1)
+        c = np.ones_like(frames.confidence)
     elif mode == "hier":
         if run is None:
             raise HipartError("the hier lifter needs a run folder with trained MSST and HiARM stages")
@@ -101,16 +120,19 @@ def lifter_inputs(mode: str, frames: SplitFrames, split: str, run: RunLayout | N
         raise HipartError(f"unknown lifter input '{mode}'; use hier, sparse or gt-hier")
     x = normalize_pixels(joints.astype(np.float32), frames.image_size)
     X = frames.X_s - frames.X_s[:, :1]
-    return LiftTensors(torch.from_numpy(x.astype(np.float32)), torch.from_numpy(X.astype(np.float32)), frames.action)
+    return LiftTensors(torch.from_numpy(x.astype(np.float32)), torch.from_numpy(X.astype(np.float32)), frames.action,
+                       torch.from_numpy(np.asarray(c, np.float32)))
 
 
 @torch.no_grad()
 def lift(model: Lifter, data: LiftTensors, batch_size: int = 2048) -> torch.Tensor:
-    """The lifter's 3D poses (N, 17, 3) root-relative mm for ``data``'s inputs, in eval mode, on the CPU."""
+    """The lifter's 3D poses (N, 17, 3) root-relative mm for ``data``'s inputs (and their confidence, which a lifter
+    built for it reads), in eval mode, on the CPU."""
     was = model.training
     model.eval()
     dev = next(model.parameters()).device
-    preds = torch.cat([model(data.x[i:i + batch_size].to(dev)).cpu() for i in range(0, len(data), batch_size)])
+    preds = torch.cat([model(data.x[i:i + batch_size].to(dev), data.c[i:i + batch_size].to(dev)).cpu()
+                       for i in range(0, len(data), batch_size)])
     model.train(was)
     return preds
 
@@ -161,13 +183,15 @@ def _train(cfg: Config, data_dir: Path, out: StageDir, run: RunLayout | None, re
                          log)
     model.to(rt.device)
     x, X = train.x.to(rt.device), train.X.to(rt.device)
+    c = train.c.to(rt.device) if L.confidence else None
     # the training noise's std per frame in screen-normalized units (one pixel is 2 / width of its image)
     noise = torch.from_numpy(L.input_noise_px * 2.0 / train_frames.image_size[:, 0]).float().to(rt.device)
     if ckpt is None:  # a resumed model keeps the statistics it was trained with (stored with its weights)
         model.fit_standardization(x)
     if rt.is_main:
         cfg.save(out.config)
-        log(f"lifter ({L.input}, {model.num_inputs} joints in, {keypoints} keypoints): {len(train)} train / "
+        log(f"lifter ({L.input}, {model.num_inputs} joints in, {keypoints} keypoints"
+            + (", reading their confidence" if L.confidence else "") + f"): {len(train)} train / "
             f"{len(test)} test frames, "
             f"device {rt.device}" + (f"; resuming after epoch {ckpt['epoch']}" if ckpt else ""))
 
@@ -175,7 +199,7 @@ def _train(cfg: Config, data_dir: Path, out: StageDir, run: RunLayout | None, re
         inputs = x[idx]
         if L.input_noise_px > 0:  # drawn from the per-epoch seeded generator: a resumed run repeats the noise
             inputs = inputs + torch.randn_like(inputs) * noise[idx, None, None]
-        loss = (net(inputs) - X[idx]).norm(dim=-1).mean()
+        loss = (net(inputs, None if c is None else c[idx]) - X[idx]).norm(dim=-1).mean()
         return loss, {"loss": loss.item()}
 
     def evaluate(core: Lifter) -> dict[str, float]:
@@ -203,13 +227,13 @@ def _train(cfg: Config, data_dir: Path, out: StageDir, run: RunLayout | None, re
     with atomic_path(out.eval) as tmp:
         table.to_csv(tmp)
     seen = np.linspace(0, len(train) - 1, min(len(train), TRAIN_SCORE_FRAMES)).round().astype(int)
-    train_score = evaluate_lifter(model, LiftTensors(train.x[seen], train.X[seen], train.action[seen])).loc["Average"]
+    train_score = evaluate_lifter(model, train.take(seen)).loc["Average"]
     summary = {"stage": KIND, "input": L.input, "keypoints": keypoints, "config": cfg.name, "epochs": L.epochs, "steps": state["step"],
                "test": {"mpjpe": float(table.loc["Average", "MPJPE"]), "p_mpjpe": float(table.loc["Average", "P-MPJPE"]),
                         "frames": len(test)},
                "train": {"mpjpe": float(train_score["MPJPE"]), "p_mpjpe": float(train_score["P-MPJPE"]),
                          "frames": len(seen)},
-               "complexity": count_params_flops(model, test.x[:1].to(rt.device)),
+               "complexity": count_params_flops(model, (test.x[:1].to(rt.device), test.c[:1].to(rt.device))),
                "hierarchy_hash": train_ds.hierarchy_hash, "data": str(data_dir), "hipart_version": __version__}
     write_json_atomic(out.summary, summary)
     return summary

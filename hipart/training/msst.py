@@ -37,6 +37,7 @@ class PoseTensors:
     root: torch.Tensor  # (N, 1, 2) px
     scale: torch.Tensor  # (N, 1, 1) px
     action: torch.Tensor  # (N,)
+    confidence: torch.Tensor  # (N, 17) the observed x_s's per-joint confidence (SplitFrames.confidence)
     source: str = ""  # what the observed x_s is (SplitFrames.source): part of the token cache's key
 
     def __len__(self) -> int:
@@ -51,7 +52,7 @@ class PoseTensors:
                        source=f"{self.source}[{len(self)}->{len(index)}]")
 
 
-TENSOR_FIELDS = ("x_s", "x_d", "x_f", "root", "scale", "action")
+TENSOR_FIELDS = ("x_s", "x_d", "x_f", "root", "scale", "action", "confidence")
 
 
 def evenly_spaced(n: int, max_items: int | None) -> np.ndarray | None:
@@ -69,7 +70,7 @@ def pose_tensors(frames: SplitFrames) -> PoseTensors:
     n = PoseNormalizer.normalize
     return PoseTensors(n(x_s, root, scale), n(torch.from_numpy(frames.x_d), root, scale),
                        n(torch.from_numpy(frames.x_f), root, scale), root, scale,
-                       torch.from_numpy(frames.action).long(), frames.source)
+                       torch.from_numpy(frames.action).long(), torch.from_numpy(frames.confidence), frames.source)
 
 
 def load_pose_tensors(data_dir: str | Path, split: str, max_items: int | None = None, keypoints: str = "gt",

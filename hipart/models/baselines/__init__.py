@@ -13,10 +13,11 @@ from hipart.models.baselines.registry import (
                                               checkpoint_kind,
                                               get_method,
                                               method_settings,
+                                              reads_confidence,
                                               register,
                                               registered,
 )
 
 __all__ = ["METHODS", "Context", "Method", "SplitData", "checkpoint_kind", "get_method", "method_settings",
-           "register", "registered",
+           "reads_confidence", "register", "registered",
            "densify_gcn", "densify_oneshot", "diffpose", "mixste"]

@@ -8,6 +8,9 @@ jointly (MPJPE) rather than pre-trained separately, and the forward process adds
 (DiffPose fits a Gaussian mixture to the context's errors instead). Defaults are the published single-frame
 setting: 51 training timesteps, linear betas 1e-4 to 1e-3, denoiser width 96, 5 layers, 4 heads, dropout 0.25;
 sampling 2 DDIM steps over the first 24 timesteps, one hypothesis. Several hypotheses are averaged.
+
+``confidence`` (off by default): the 2D pose both networks read is (x, y, c) per joint, c the detector's
+confidence (``hipart.models.baselines.registry``), as HiARM's condition and the lifter read it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from torch import nn
 
 from hipart.config import FRACTION, POSITIVE, setting
 from hipart.models.baselines.graph import GraphNet
-from hipart.models.baselines.registry import Method, SplitData, Tensors, register
+from hipart.models.baselines.registry import Method, SplitData, Tensors, register, with_confidence
 from hipart.skeleton import H36M
 from hipart.units import MM_PER_METRE
 
@@ -45,6 +48,8 @@ class DiffPoseSettings:
     weight_decay: float = setting(0.0, 0)
     batch_size: int = setting(1024, 1)
     epochs: int = setting(25, 1)  # not fixed by the paper (the lifter's schedule)
+    # read the detector's per-joint confidence as a third input channel; stored only when on
+    confidence: bool = setting(False, arch=True, omit_default=True)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -62,14 +67,16 @@ class DiffPoseLifter(nn.Module):
             raise ValueError(f"need 1 <= sample_steps ({s.sample_steps}) <= sample_from ({s.sample_from}) "
                              f"<= timesteps ({s.timesteps})")
         self.s = s
-        self.context = GraphNet(2, 3, s.context_hidden, s.context_layers, s.heads, s.dropout)
-        self.denoiser = GraphNet(5, 3, s.hidden, s.layers, s.heads, s.dropout)
+        channels = 3 if s.confidence else 2  # (x, y) or (x, y, c) per joint
+        self.context = GraphNet(channels, 3, s.context_hidden, s.context_layers, s.heads, s.dropout)
+        self.denoiser = GraphNet(channels + 3, 3, s.hidden, s.layers, s.heads, s.dropout)
         self.time = nn.Sequential(nn.Linear(s.hidden, s.hidden), nn.GELU(), nn.Linear(s.hidden, s.hidden))
         betas = torch.linspace(s.beta_start, s.beta_end, s.timesteps, dtype=torch.float64)
         self.register_buffer("alpha_bar", torch.cumprod(1 - betas, 0).float(), persistent=False)
 
     def initial(self, x2d: torch.Tensor) -> torch.Tensor:
-        """The context estimate (B, 17, 3) in metres, root-relative."""
+        """The 2D input (B, 17, 2 or 3: ``with_confidence``) -> the context estimate (B, 17, 3) in metres,
+        root-relative."""
         y = self.context(x2d)
         return y - y[:, :1]
 
@@ -82,9 +89,12 @@ class DiffPoseLifter(nn.Module):
         skip = self.s.sample_from // self.s.sample_steps
         return list(range(0, self.s.sample_from, skip))[: self.s.sample_steps]
 
-    def forward(self, x2d: torch.Tensor, target_mm: torch.Tensor | None = None) -> Any:
-        """(B, 17, 2) screen-normalized 2D -> (B, 17, 3) root-relative mm, by DDIM from the noised context pose.
-        With ``target_mm`` (B, 17, 3): the training loss and its terms instead (one forward, so DDP can wrap it)."""
+    def forward(self, x2d: torch.Tensor, target_mm: torch.Tensor | None = None, c: torch.Tensor | None = None
+                ) -> Any:
+        """(B, 17, 2) screen-normalized 2D and c (B, 17) its per-joint confidence (read with ``confidence``, else
+        ignored) -> (B, 17, 3) root-relative mm, by DDIM from the noised context pose. With ``target_mm``
+        (B, 17, 3): the training loss and its terms instead (one forward, so DDP can wrap it)."""
+        x2d = with_confidence(x2d, c, self.s.confidence, "this diffpose model")
         if target_mm is not None:
             return self.training_loss(x2d, target_mm)
         B, H = len(x2d), self.s.hypotheses
@@ -105,6 +115,8 @@ class DiffPoseLifter(nn.Module):
         return out - out[:, :1]
 
     def training_loss(self, x2d: torch.Tensor, X_mm: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The 2D input (B, 17, 2 or 3: ``with_confidence``) and the true pose (B, 17, 3) mm -> the loss (context
+        MPJPE in metres plus the noise MSE) and its terms."""
         target = X_mm / MM_PER_METRE
         ctx = self.initial(x2d)
         ctx_err = (ctx - target).norm(dim=-1).mean()
@@ -119,16 +131,17 @@ class DiffPoseLifter(nn.Module):
 
 def _data(ctx: Any, s: DiffPoseSettings, split: str) -> SplitData:
     t = ctx.lift_frames(split, "sparse")
-    return SplitData({"x": t.x, "X": t.X}, {"X": t.X, "action": torch.from_numpy(t.action).long()})
+    items = {"x": t.x, "X": t.X, **({"c": t.c} if s.confidence else {})}
+    return SplitData(items, {"X": t.X, "action": torch.from_numpy(t.action).long()})
 
 
 def _loss(model: nn.Module, batch: Tensors, s: DiffPoseSettings) -> tuple[torch.Tensor, dict[str, float]]:
-    return model(batch["x"], batch["X"])
+    return model(batch["x"], batch["X"], batch.get("c"))
 
 
 register(Method(
     name="diffpose", task="lift",
     summary="diffusion lifter after DiffPose (CVPR 2023): GraFormer-style denoiser, DDIM, single frame",
     config=DiffPoseSettings, build=lambda s, info: DiffPoseLifter(s), data=_data, loss=_loss,
-    predict=lambda model, batch, s: {"X": model(batch["x"])},
+    predict=lambda model, batch, s: {"X": model(batch["x"], c=batch.get("c"))},
 ))

@@ -1,6 +1,13 @@
 """The baseline registry: name -> how to build, feed, train and evaluate a method. One file per method registers
 itself here (see ``hipart/models/baselines/__init__.py``); the trainer (``hipart.training.baselines``), the CLI
 (``hipart train NAME``), ``train all --with-baselines`` and the bench suite read this table only.
+
+Detector confidence: a method whose settings declare ``confidence`` (an architecture setting, off by default and
+stored only when on, ``hipart.config.setting(..., omit_default=True)``) reads the detector's per-joint confidence c
+as one more input channel per joint when it is on (:func:`reads_confidence`). Its items then carry ``"c"``: the
+sparse joints' confidence (N, 17) of ``Context.lift_frames``, per item as the method windows its frames; its build
+``info`` holds the dataset's part labels (``"parts"``), which spread a sparse joint's confidence over the dense and
+fine joints of its body part (``hipart.models.lifter.confidence_joints``).
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ class Context(Protocol):
     levels: dict[str, int]
 
     def lift_frames(self, split: str, mode: str) -> Any:
-        """Lifter inputs of every frame: ``.x`` (N, J, 2) screen-normalized, ``.X`` (N, 17, 3) mm, ``.action``."""
+        """Lifter inputs of every frame: ``.x`` (N, J, 2) screen-normalized, ``.c`` (N, 17) the sparse joints'
+        confidence, ``.X`` (N, 17, 3) mm, ``.action``."""
 
     def sequence_bounds(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """Per frame, the first and one-past-last frame of its sequence."""
@@ -40,6 +48,23 @@ class Context(Protocol):
 
     def tokens(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """MSST token indices (N, 17), (N, 17, r) of the clean fine poses."""
+
+
+def reads_confidence(settings: Any) -> bool:
+    """Whether a method with these settings reads the detector's per-joint confidence (module docstring)."""
+    return bool(getattr(settings, "confidence", False))
+
+
+def with_confidence(x: torch.Tensor, c: torch.Tensor | None, reads: bool, what: str) -> torch.Tensor:
+    """A baseline's 2D input x (..., J, 2) with, where the model ``reads`` it, the per-joint confidence c (..., J)
+    as a third channel -> (..., J, 2 or 3); a model that reads it needs c of x's (..., J) (a one-line error naming
+    ``what``). A model that does not read it ignores c."""
+    if not reads:
+        return x
+    if c is None or tuple(c.shape) != tuple(x.shape[:-1]):
+        raise HipartError(f"{what} reads the detector's per-joint confidence (its 'confidence' setting): pass c of "
+                          f"shape {tuple(x.shape[:-1])}, got {None if c is None else tuple(c.shape)}")
+    return torch.cat([x, c.to(x.dtype)[..., None]], dim=-1)
 
 
 def checkpoint_kind(name: str) -> str:
