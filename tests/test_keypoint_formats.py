@@ -191,13 +191,17 @@ def test_openpose_person_ids_are_kept_and_untracked_people_numbered():
 
 
 class StandInModel:
-    """HiPART's interface without a trained run: x_d, x_f copy the sparse joints' mean, X the 2D with depth 0."""
+    """HiPART's interface without a trained run: x_d, x_f copy the sparse joints' mean, X the 2D with depth 0; it
+    reads no confidence, as a run trained without it."""
+
+    reads_confidence = False
 
     @classmethod
     def from_run(cls, run, device="auto", compile="auto") -> "StandInModel":
         return cls()
 
-    def __call__(self, x_s: np.ndarray, size: tuple[int, int]) -> dict[str, torch.Tensor]:
+    def __call__(self, x_s: np.ndarray, size: tuple[int, int], confidence=None) -> dict[str, torch.Tensor]:
+        assert confidence is None  # predict gives a confidence only to a model that reads one
         x = torch.as_tensor(x_s)
         mean = x.mean(1, keepdim=True)
         return {"x_d": mean.expand(-1, 48, -1), "x_f": mean.expand(-1, 96, -1),
