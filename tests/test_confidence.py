@@ -21,7 +21,7 @@ from hipart.io import array_sha256, file_sha256
 from hipart.models.baselines.diffpose import DiffPoseLifter, DiffPoseSettings
 from hipart.models.baselines.mixste import MixSTE, MixSTESettings
 from hipart.models.fast import FastDecoder
-from hipart.models.hiarm import HiARM, hiarm_loss
+from hipart.models.hiarm import HiARM
 from hipart.models.hiarm_fast import StaticDecoder
 from hipart.models.hipart import HiPART
 from hipart.models.lifter import Lifter, confidence_joints, joint_anchors
@@ -35,7 +35,8 @@ from hipart.training import inputs
 from hipart.training.baselines import load_baseline
 from hipart.training.inputs import SplitFrames, split_frames
 from hipart.training.lifter import densified_levels
-from test_hiarm import random_tokens, tiny_hiarm  # noqa: E402
+from test_hiarm import memorise, random_tokens, tiny_hiarm  # noqa: E402
+from test_lifter import fit  # noqa: E402
 
 J = H36M.num_joints
 PARTS = np.arange(144) % J  # the 48 dense then 96 fine joints' body parts
@@ -442,18 +443,9 @@ def test_a_hiarm_with_confidence_memorises_tokens_that_depend_on_the_confidence_
     c[8:, LEGS] = 0.0
     _, q_s2, q_d2 = random_tokens(8, seed=8)
     q_s, q_d = torch.cat([q_s, q_s2]), torch.cat([q_d, q_d2])
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    first = None
-    for _ in range(250):
-        logits_s, logits_d = model(x, q_s, q_d, c)
-        loss, terms = hiarm_loss(logits_s, logits_d, q_s, q_d, model.order, 1.5)
-        first = first if first is not None else terms["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
+    first, last = memorise(model, x, q_s, q_d, c)
     gen_s, gen_d = model.generate(x, c=c)
-    assert terms["loss"] < 0.1 * first
+    assert last < 0.1 * first
     assert (gen_s == q_s).float().mean() > 0.95 and (gen_d == q_d).float().mean() > 0.95
 
 
@@ -467,18 +459,7 @@ def test_a_lifter_with_confidence_fits_targets_that_depend_on_the_confidence_alo
     for reads in (True, False):
         model = tiny_lifter(seed=0, confidence=reads).train()
         model.fit_standardization(x)
-        steps = 600
-        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-        decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1 - step / steps)
-        for _ in range(steps):
-            loss = (model(x, c) - target).norm(dim=-1).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            decay.step()
-        model.eval()
-        with torch.no_grad():
-            errors[reads] = (model(x, c) - target).norm(dim=-1).mean().item()
+        errors[reads] = fit(model, x, target, c)
     # without the confidence a pose's two targets get one output: at least half their distance apart from each
     floor = ((target[:4] - target[4:]).norm(dim=-1) / 2).mean().item()
     assert errors[True] < 1.0 and errors[False] >= floor - 1e-3
