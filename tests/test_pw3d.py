@@ -21,13 +21,13 @@ from hipart.body.smpl import SMPL
 from hipart.body.smpl_model import load_smpl_model
 from hipart.camera import Camera
 from hipart.data.pw3d import PW3DTruth, find_sequences, load_3dpw_sequence, sequence_files
-from hipart.detect.adapter import JointAdapter
 from hipart.detect.blazepose import BlazePose
 from hipart.errors import HipartError
 from hipart.render.frames import CaptureFrames
 from hipart.render.offscreen import OffscreenRenderer
 from hipart.render.scene import lab_scene
 from hipart.skeleton import H36M
+from test_packaged_adapter import mean_of_primaries  # noqa: E402
 
 # name: (split, (width, height), actors' x (m), genders)
 SCENES = {"downtown_walking_00": ("test", (960, 540), (-1.0, 1.0), ("m", "f")),
@@ -113,17 +113,6 @@ def rendered_root(pw3d_root, anny_body, tiny_capture, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def truth(pw3d_root) -> PW3DTruth:
     return PW3DTruth.from_folder(pw3d_root / "smpl")
-
-
-def mean_of_primaries_adapter() -> JointAdapter:
-    """A joint adapter that puts each H36M joint at the mean of its primary BlazePose landmarks (no fitting)."""
-    sources, primary = JointAdapter.layout("blazepose")
-    weights = []
-    for src, p in zip(sources, primary):
-        W = np.zeros((2, 2 * len(src) + 1))
-        W[0, 0:2 * p:2] = W[1, 1:2 * p:2] = 1.0 / p
-        weights.append(W)
-    return JointAdapter("blazepose", sources, primary, tuple(weights))
 
 
 def selection(root: Path) -> dict[str, tuple[str, Path]]:
@@ -323,7 +312,7 @@ def test_the_detector_finds_each_actor_in_its_crop_and_an_empty_frame_is_held(re
     detector = BlazePose()
     cache = tmp_path / "cache"
     frames = load_frames(rendered_root, truth, selection(rendered_root), "detector", MEAN_POSE,
-                         detector=detector, adapter=mean_of_primaries_adapter(), cache=cache)
+                         detector=detector, adapter=mean_of_primaries(), cache=cache)
     counts = frames.counts
     assert counts.loc["flat_guitar_01", "no 2D (held)"] == 1  # the frame rendered without the person
     assert counts.loc["downtown_walking_00", "no 2D (held)"] == 0
@@ -387,7 +376,7 @@ def test_bench_3dpw_command_scores_every_method_per_sequence(pipeline_run, rende
     from hipart_cli.main import cli
 
     run, _ = pipeline_run
-    adapter = mean_of_primaries_adapter().save(tmp_path / "adapter.npz")
+    adapter = mean_of_primaries().save(tmp_path / "adapter.npz")
     occ = tmp_path / "occ.txt"
     occ.write_text("flat_guitar_01\n")
     out = tmp_path / "results"
