@@ -22,7 +22,6 @@ MPJPE.
 
 from __future__ import annotations
 
-import json
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -131,7 +130,7 @@ def _copy_stage(src: StageDir, dest: StageDir, renamed: dict[str, str]) -> None:
     dest.path.mkdir(parents=True, exist_ok=True)
     _slim_checkpoint(src.checkpoint, dest.checkpoint, renamed)
     renamed[file_sha256(src.checkpoint)] = file_sha256(dest.checkpoint)
-    summary = json.loads(src.summary.read_text())
+    summary = src.read_summary()
     summary.pop("data", None)  # a path on the training machine: the provenance is in pretrained.json
     write_json_atomic(dest.summary, summary)
     for name in (CONFIG, METRICS):
@@ -158,8 +157,7 @@ def evaluate(run: str | Path, data_dir: str | Path, log: Callable[[str], None] =
     out: dict[str, Any] = {}
     for keypoints, name in (("gt", "true_2d"), ("detected", "detections")):
         frames = split_frames(data_dir, "test", keypoints, log=log)
-        X = torch.cat([model(frames.x_s[i:i + 2048], frames.image_size[i:i + 2048])["X"]
-                       for i in range(0, len(frames), 2048)]).numpy()
+        X = model(frames.x_s, frames.image_size)["X"].numpy()  # HiPART batches the decoding and the lifting
         truth = frames.X_s - frames.X_s[:, :1]
         out[name] = {"mpjpe": round(float(np.mean(mpjpe(X, truth))), 2),
                      "p_mpjpe": round(float(np.mean(p_mpjpe(X, truth))), 2), "frames": len(frames),
