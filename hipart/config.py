@@ -299,6 +299,10 @@ class LifterConfig:
     # std (px) of Gaussian noise added to every input joint in training: keeps the lifter from memorising the
     # training subjects' exact surface offsets (not fixed by the paper; measured: docs/results.md)
     input_noise_px: float = setting(0.5, 0)
+    # occluded copies of the training frames added for the sparse and hier lifters and every lifting baseline (the
+    # same frames for all): each copy is every frame once more as the keypoint occlusion model says a detector
+    # reports it, confidences and lost frames included (hipart.training.inputs.with_occluded_copies); 0: clean only
+    occlusion_copies: int = setting(0, 0)
     # the hier lifter's training levels: from HiARM's tokens sampled at temperature 1 (levels as spread as on unseen
     # frames) or its greedy decoding (what inference uses, but better on the frames HiARM was trained on)
     hier_levels: str = setting("sampled", choices=("sampled", "greedy"))

@@ -17,12 +17,23 @@ fit is :func:`fit_keypoint_model`); :meth:`OcclusionModel.uniform` gives the old
 :func:`calibrate_error_scale` fits that one scale to real detections (VideoPose3D's CPN archive against its
 ground truth). Everything is drawn from a numpy Generator: the same seed gives the same occluders.
 
+Beside the 2D positions, the keypoint model says what confidence c a detector gives (:meth:`OcclusionModel.observe`):
+per joint, quantiles of the detector's score on hidden and on visible joints (``confidence_hidden``,
+``confidence_visible``), and 0 where a crop's cut leaves the reported joint outside the picture: at keypoint level a
+crop *is* truncation, the frame edge cutting the body. A frame with a hidden joint is *lost* (the detector finds
+nobody, every c 0) with the probability of a logistic curve in the share of its joints hidden (``lost_logit``);
+callers hold a lost frame from its nearest kept neighbour, with that frame's confidence, as test frames without
+a detection are held (``hipart.training.inputs.hold_missing``, ``hold_confidence``). A model without fitted
+scores gives hidden joints 0, visible ones 1, and loses no frame. All three are fitted with the 2D errors
+(:func:`fit_keypoint_model`).
+
 A frame is *truncated* (:func:`truncated_frames`) when one of its joints lies outside the visible picture: outside
 the image, or beyond a crop's cut.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -39,6 +50,8 @@ SIDES = ("left", "right", "top", "bottom")
 GRID = 8
 KINDS = ("mask", "crop")
 FITTED = "keypoint_occlusion.json"
+CONFIDENCE_QUANTILES = 21  # stored per joint: the 0th, 5th, ..., 100th percentile of a detector's score
+MIN_SCORES = 50  # a joint with fewer scores than this takes the quantiles pooled over all joints
 
 
 def person_boxes(x: np.ndarray) -> np.ndarray:
@@ -202,11 +215,24 @@ class OcclusionModel:
     miss_scale: tuple[float, ...] = (0.1,) * H36M.num_joints  # per-axis std of a miss, box diagonals
     hit_scale: tuple[float, ...] = (0.0,) * H36M.num_joints  # per-axis std of a hidden joint found anyway
     source: str = "assumed: every hidden joint displaced by 0.1 box diagonals"
+    # (17, CONFIDENCE_QUANTILES) quantiles of the detector's score on hidden / visible joints; None: 0 / 1
+    confidence_hidden: tuple[tuple[float, ...], ...] | None = None
+    confidence_visible: tuple[tuple[float, ...], ...] | None = None
+    # (a, b): P(no detection in a frame) = sigmoid(a + b * share of its joints hidden); None: never lost
+    lost_logit: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "miss_rate", _per_joint(self.miss_rate, "miss_rate", 0.0, 1.0))
         object.__setattr__(self, "miss_scale", _per_joint(self.miss_scale, "miss_scale", 0.0, None))
         object.__setattr__(self, "hit_scale", _per_joint(self.hit_scale, "hit_scale", 0.0, None))
+        for name in ("confidence_hidden", "confidence_visible"):
+            object.__setattr__(self, name, _quantiles(getattr(self, name), name))
+        if self.lost_logit is not None:
+            logit = tuple(float(v) for v in np.ravel(self.lost_logit))
+            if len(logit) != 2 or not all(np.isfinite(logit)):
+                raise HipartError(f"keypoint occlusion model: lost_logit must be two finite numbers (intercept, "
+                                  f"slope), got {self.lost_logit}")
+            object.__setattr__(self, "lost_logit", logit)
 
     @classmethod
     def uniform(cls, error_scale: float) -> "OcclusionModel":
@@ -225,14 +251,60 @@ class OcclusionModel:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "OcclusionModel":
-        try:
-            return cls(values["miss_rate"], values["miss_scale"], values["hit_scale"], values.get("source", ""))
+        try:  # the confidence and lost-frame parameters came later: files without them load as before
+            return cls(values["miss_rate"], values["miss_scale"], values["hit_scale"], values.get("source", ""),
+                       values.get("confidence_hidden"), values.get("confidence_visible"), values.get("lost_logit"))
         except (KeyError, TypeError, ValueError) as exc:
             raise HipartError(f"keypoint occlusion model: missing or malformed parameter ({exc})") from None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"miss_rate": list(self.miss_rate), "miss_scale": list(self.miss_scale),
-                "hit_scale": list(self.hit_scale), "source": self.source}
+        values = {"miss_rate": list(self.miss_rate), "miss_scale": list(self.miss_scale),
+                  "hit_scale": list(self.hit_scale), "source": self.source}
+        for name in ("confidence_hidden", "confidence_visible", "lost_logit"):
+            if getattr(self, name) is not None:
+                values[name] = np.asarray(getattr(self, name)).tolist()
+        return values
+
+    def fingerprint(self) -> str:
+        """A short hash of the parameters: part of the cache keys of inputs made with this model."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def draw_confidence(self, hidden: np.ndarray, rng: np.random.Generator, visible: np.ndarray | None = None
+                        ) -> np.ndarray:
+        """(N, J) float32 confidences for frames whose ``hidden`` (N, J) joints a detector cannot see: a hidden
+        joint's drawn from the detector's scores on hidden joints (0 when none were fitted); a visible joint keeps
+        ``visible`` (N, J) (a detector's own score) or, when None, gets a draw from its scores on visible joints
+        (1 when none were fitted)."""
+        u = rng.uniform(size=hidden.shape)
+        c_hidden = _draw(self.confidence_hidden, u, 0.0)
+        c_visible = _draw(self.confidence_visible, u, 1.0) if visible is None else np.asarray(visible, np.float64)
+        return np.where(hidden, c_hidden, c_visible).astype(np.float32)
+
+    def lost_frames(self, hidden: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """(N,) True for the frames a detector loses, given their ``hidden`` (N, J) joints: never a frame with no
+        hidden joint (the clean input stays clean), nor any when the model has no fitted lost_logit."""
+        u = rng.uniform(size=len(hidden))
+        if self.lost_logit is None:
+            return np.zeros(len(hidden), bool)
+        a, b = self.lost_logit
+        return hidden.any(axis=1) & (u < 1.0 / (1.0 + np.exp(-(a + b * hidden.mean(axis=1)))))
+
+    def observe(self, x: np.ndarray, occ: Occluders, rng: np.random.Generator,
+                confidence: np.ndarray | None = None, lose: bool = True) -> "Observation":
+        """What a detector reports for the frames (N, J, 2) px behind ``occ``: hidden joints displaced
+        (:meth:`corrupt`), confidences drawn (:meth:`draw_confidence`, ``confidence``: the visible joints' own
+        scores, None for true keypoints), c = 0 for a joint reported beyond a crop's cut (truncation: it lies off
+        the picture) and lost frames (:meth:`lost_frames`: every c 0, the positions left as reported; none
+        without ``lose``: a caller that cannot hold a lost frame from another)."""
+        boxes = person_boxes(x)
+        hidden = hidden_joints(x, boxes, occ)
+        seen = self.corrupt(x, hidden, rng)
+        c = self.draw_confidence(hidden, rng, confidence)
+        beyond_cut = hidden_joints(seen, boxes, occ) if occ.kind == "crop" and occ.ratio > 0 \
+            else np.zeros_like(hidden)
+        lost = self.lost_frames(hidden, rng) & lose
+        c = np.where(beyond_cut | lost[:, None], np.float32(0), c)
+        return Observation(seen, c, hidden, beyond_cut, lost)
 
     def corrupt(self, x: np.ndarray, hidden: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Displace the hidden joints of (N, J, 2) px like a detector guessing them."""
@@ -248,34 +320,110 @@ class OcclusionModel:
         hidden = hidden_joints(x, person_boxes(x), draw_occluders(kind, ratio, len(x), rng))
         return self.corrupt(x, hidden, rng), hidden
 
+    def observe_setting(self, x: np.ndarray, kind: str, ratio: float, rng: np.random.Generator,
+                        confidence: np.ndarray | None = None, lose: bool = True) -> "Observation":
+        """:meth:`observe` with one setting's occluders drawn for every frame of (N, J, 2) px."""
+        return self.observe(x, draw_occluders(kind, ratio, len(x), rng), rng, confidence, lose)
+
     def mask(self, x: np.ndarray, ratio: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         return self.occlude(x, "mask", ratio, rng)
 
     def crop(self, x: np.ndarray, ratio: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         return self.occlude(x, "crop", ratio, rng)
 
-    def augment(self, x: np.ndarray, rng: np.random.Generator, max_ratio: float = 0.5
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def augment(self, x: np.ndarray, rng: np.random.Generator, max_ratio: float = 0.5,
+                confidence: np.ndarray | None = None, lose: bool = True) -> "Observation":
         """Training augmentation: per frame, no occlusion (1/3), a mask or a crop (1/3 each) of a ratio drawn
-        uniformly in [0, max_ratio] -> (occluded poses (N, J, 2) px, hidden mask (N, J))."""
-        out = x.copy()
-        hidden = np.zeros(x.shape[:2], bool)
-        kind = rng.integers(0, 3, size=len(x))
-        for k, name in ((1, "mask"), (2, "crop")):
-            sel = np.flatnonzero(kind == k)
+        uniformly in [0, max_ratio], observed as :meth:`observe` says (``confidence`` (N, J): the frames' own
+        scores, kept for visible joints; None for true keypoints, whose visible joints get drawn scores; ``lose``:
+        whether frames may be lost)."""
+        n, J = x.shape[:2]
+        out = Observation(x.copy(), np.zeros((n, J), np.float32), np.zeros((n, J), bool), np.zeros((n, J), bool),
+                          np.zeros(n, bool))
+        kind = rng.integers(0, 3, size=n)
+        for k, occ_kind in enumerate(("mask", "crop", "mask")):  # a mask of ratio 0: the clean frames' draws
+            sel = np.flatnonzero(kind == (k + 1) % 3)
             if len(sel):
-                out[sel], hidden[sel] = self.occlude(x[sel], name, float(rng.uniform(0, max_ratio)), rng)
-        return out, hidden
+                ratio = float(rng.uniform(0, max_ratio)) if k < 2 else 0.0
+                part = self.observe_setting(x[sel], occ_kind, ratio, rng,
+                                            None if confidence is None else confidence[sel], lose)
+                for field, value in zip(("x", "confidence", "hidden", "beyond_cut", "lost"), part):
+                    getattr(out, field)[sel] = value
+        return out
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a detector reports for N frames of J joints (:meth:`OcclusionModel.observe`)."""
+
+    x: np.ndarray  # (N, J, 2) px, hidden joints displaced
+    confidence: np.ndarray  # (N, J) float32 in [0, 1]
+    hidden: np.ndarray  # (N, J) joints under the occluder
+    beyond_cut: np.ndarray  # (N, J) joints reported beyond a crop's cut (confidence 0: off the picture)
+    lost: np.ndarray  # (N,) frames without a detection (confidence 0 everywhere)
+
+    def __iter__(self):
+        return iter((self.x, self.confidence, self.hidden, self.beyond_cut, self.lost))
+
+
+def _quantiles(values: Any, name: str) -> tuple[tuple[float, ...], ...] | None:
+    if values is None:
+        return None
+    q = np.asarray(values, dtype=np.float64)
+    if q.shape != (H36M.num_joints, CONFIDENCE_QUANTILES) or not np.isfinite(q).all() or (q < 0).any() \
+            or (q > 1).any() or (np.diff(q, axis=1) < 0).any():
+        raise HipartError(f"keypoint occlusion model: {name} must be {H36M.num_joints} rows of "
+                          f"{CONFIDENCE_QUANTILES} ascending quantiles in [0, 1], got shape {q.shape}")
+    return tuple(tuple(row) for row in q.tolist())
+
+
+def _draw(quantiles: tuple[tuple[float, ...], ...] | None, u: np.ndarray, fixed: float) -> np.ndarray:
+    """Inverse-CDF draws (N, J) from per-joint quantiles (J, Q) for uniforms ``u`` (N, J); ``fixed`` if None."""
+    if quantiles is None:
+        return np.full(u.shape, fixed)
+    q = np.asarray(quantiles)
+    levels = np.linspace(0.0, 1.0, q.shape[1])
+    return np.stack([np.interp(u[:, j], levels, q[j]) for j in range(u.shape[1])], axis=1)
+
+
+def _fit_quantiles(scores: np.ndarray, mask: np.ndarray) -> tuple[tuple[float, ...], ...] | None:
+    """Per joint, the CONFIDENCE_QUANTILES quantiles of ``scores`` (N, J) where ``mask`` (N, J); pooled over all
+    joints for a joint with fewer than MIN_SCORES; None when nothing is masked."""
+    if mask.sum() == 0:
+        return None
+    levels = np.linspace(0.0, 1.0, CONFIDENCE_QUANTILES)
+    pooled = np.quantile(scores[mask], levels)
+    rows = [np.quantile(scores[mask[:, j], j], levels) if mask[:, j].sum() >= MIN_SCORES else pooled
+            for j in range(scores.shape[1])]
+    return tuple(tuple(float(v) for v in np.clip(r, 0, 1)) for r in rows)
+
+
+def _fit_logistic(share: np.ndarray, lost: np.ndarray, iterations: int = 50) -> tuple[float, float] | None:
+    """Maximum-likelihood (a, b) of P(lost) = sigmoid(a + b * share) by Newton's method; a tiny ridge (1e-3, no
+    visible effect on thousands of frames) keeps them finite when the classes separate, as on a handful of frames.
+    None when no frame or every frame was lost."""
+    if not lost.any() or lost.all():
+        return None
+    X = np.stack([np.ones_like(share), share], axis=1)
+    w = np.zeros(2)
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(X @ w, -30, 30)))
+        grad = X.T @ (p - lost) + 1e-3 * w
+        hess = (X * (p * (1 - p))[:, None]).T @ X + 1e-3 * np.eye(2)
+        w -= np.linalg.solve(hess, grad)
+    return (float(w[0]), float(w[1])) if np.isfinite(w).all() else None
 
 
 def fit_keypoint_model(detected: np.ndarray, truth: np.ndarray, hidden: np.ndarray, found: np.ndarray,
-                       source: str, failure: float = FAILURE) -> OcclusionModel:
+                       source: str, failure: float = FAILURE, confidence: np.ndarray | None = None) -> OcclusionModel:
     """Fit :class:`OcclusionModel` to a detector's output on occluded images: ``detected`` and ``truth`` (N, 17, 2)
     px, ``hidden`` (N, 17) joints under the occluder, ``found`` (N,) frames with a detection (a frame without one
     counts as a miss of every hidden joint). Per joint, over its hidden instances: the miss rate (error >
     ``failure`` box diagonals, or no detection) and the per-axis RMS error of the detected misses and of the rest,
     in box diagonals of the true joints' padded box. A joint never hidden (or never seen missed) gets the values
-    pooled over all joints."""
+    pooled over all joints. With the detector's ``confidence`` (N, 17), also the quantiles of its scores on hidden
+    and on visible joints of frames with a detection, and the lost-frame curve (frames without a detection against
+    the share of their joints hidden, over the frames with a hidden joint)."""
     if not hidden.any():
         raise HipartError("no joint is hidden in these settings; fit the keypoint model on occluded frames")
     diag = box_diagonals(person_boxes(truth))[:, None, None]
@@ -300,7 +448,13 @@ def fit_keypoint_model(detected: np.ndarray, truth: np.ndarray, hidden: np.ndarr
         rate, miss_scale, hit_scale = fit(hidden[:, j], missed[:, j], ok[:, j], seen_missed[:, j], d[:, j])
         params.append((rate, miss_scale if np.isfinite(miss_scale) else pooled[1], hit_scale))
     rate, miss, hit = zip(*params)
-    return OcclusionModel(rate, tuple(m if np.isfinite(m) else failure for m in miss), hit, source)
+    scores = {}
+    if confidence is not None:
+        c = np.nan_to_num(np.asarray(confidence, np.float64))
+        scores = {"confidence_hidden": _fit_quantiles(c, hidden & found[:, None]),
+                  "confidence_visible": _fit_quantiles(c, ~hidden & found[:, None]),
+                  "lost_logit": _fit_logistic(hidden.mean(axis=1)[hidden.any(axis=1)], ~found[hidden.any(axis=1)])}
+    return OcclusionModel(rate, tuple(m if np.isfinite(m) else failure for m in miss), hit, source, **scores)
 
 
 def calibrate_error_scale(detected: np.ndarray, truth: np.ndarray, failure: float = FAILURE) -> dict[str, float]:

@@ -36,12 +36,13 @@ def bench_results(baseline_run, tiny_dataset, tmp_path_factory):
 
 def test_occluded_inputs_depend_only_on_the_setting():
     x = np.random.default_rng(0).uniform(0, 1000, size=(200, 17, 2))
-    a, ha = occluded_inputs(x, "crop", 0.3, 0, OcclusionModel())
-    b, hb = occluded_inputs(x, "crop", 0.3, 0, OcclusionModel())
-    c, _ = occluded_inputs(x, "crop", 0.3, 1, OcclusionModel())
-    assert np.array_equal(a, b) and np.array_equal(ha, hb) and not np.array_equal(a, c)
-    z, hz = occluded_inputs(x, "crop", 0.0, 0, OcclusionModel())
-    assert not hz.any() and np.array_equal(z, x)
+    model = OcclusionModel.fitted()
+    a, b = occluded_inputs(x, "crop", 0.3, 0, model), occluded_inputs(x, "crop", 0.3, 0, model)
+    c = occluded_inputs(x, "crop", 0.3, 1, model)
+    assert all(np.array_equal(u, v) for u, v in zip(a, b)) and not np.array_equal(a.x, c.x)
+    assert not np.array_equal(a.confidence, c.confidence)
+    z = occluded_inputs(x, "crop", 0.0, 0, model)
+    assert not z.hidden.any() and np.array_equal(z.x, x)
     assert settings_from((), ()) == [("mask", r) for r in (0.2, 0.4, 0.6, 0.8)] + \
         [("crop", c) for c in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)]
     with pytest.raises(HipartError, match="between 0 and 1"):
@@ -117,7 +118,7 @@ def test_occlusion_scores_every_method_on_the_same_inputs(bench_results, baselin
     run, out, _ = bench_results
     table = pd.read_csv(out / "occlusion" / "occlusion_mpjpe.csv", index_col="method")
     methods = ["HiPART (hier lifter)", "sparse lifter", "diffpose", "mixste-f5-sparse"]
-    assert list(table.index) == methods + ["hidden joints (%)", "truncated frames (%)"]
+    assert list(table.index) == methods + ["hidden joints (%)", "no detection (%)", "truncated frames (%)"]
     assert list(table.columns) == ["clean", "mask 0.2", "mask 0.4", "crop 0", "crop 0.3"]
     # unoccluded inputs reproduce each method's own test evaluation, and crop 0 is the clean input
     for label, folder in zip(methods, ("lifter_hier", "lifter_sparse", "baseline_diffpose",
@@ -132,7 +133,7 @@ def test_occlusion_scores_every_method_on_the_same_inputs(bench_results, baselin
     assert truncated["mask 0.2"] == truncated["mask 0.4"] == truncated["crop 0"] == truncated["clean"]
     test = PoseDataset(tiny_dataset, "test", fields=("x_s",), normalize=False)
     x_s = test.arrays()["x_s"]
-    _, cut = occluded_inputs(x_s, "crop", 0.3, 0, OcclusionModel.fitted())
+    cut = occluded_inputs(x_s, "crop", 0.3, 0, OcclusionModel.fitted()).hidden
     expected = truncated_frames(x_s.astype(np.float64), test.image_size, cut)
     assert truncated["crop 0.3"] == pytest.approx(100 * expected.mean()) and truncated["crop 0.3"] > truncated["clean"]
     rows = [r for r in (out / "occlusion" / "occlusion.md").read_text().splitlines()

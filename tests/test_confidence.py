@@ -277,7 +277,8 @@ def test_frames_carry_ones_for_true_keypoints_and_replacements_are_checked(tiny_
     assert frames.select(np.arange(len(frames)) < 5).confidence.shape == (5, J)
 
 
-def test_frames_from_detections_get_zero_outside_the_image_and_without_a_detection(tiny_dataset, monkeypatch):
+def test_frames_from_detections_get_zero_outside_the_image_and_a_held_frame_its_sources_confidence(tiny_dataset,
+                                                                                                      monkeypatch):
     truth = split_frames(tiny_dataset, "test")
     n = len(truth)
     x = truth.x_s_true.copy()
@@ -290,28 +291,30 @@ def test_frames_from_detections_get_zero_outside_the_image_and_without_a_detecti
     fake = {"x_s": x, "confidence": conf, "detected": detected, "has_image": np.ones(n, bool), "sha256": "f" * 64}
     monkeypatch.setattr(inputs, "load_row_detections", lambda data_dir, split: fake)
     expected = conf.copy()
-    expected[2] = 0.0
     expected[7, H36M.index("RAnkle")] = 0.0
     frames = split_frames(tiny_dataset, "test", "detected", log=lambda m: None)
     assert frames.held.tolist()[:4] == [False, False, True, False]
-    assert np.array_equal(frames.x_s[2], x[1])  # held from a neighbour, but not seen in this frame: confidence 0
+    assert np.array_equal(frames.x_s[2], x[1])  # held from a neighbour, with the neighbour's confidence
+    expected[2] = expected[1]
     np.testing.assert_array_equal(frames.confidence, expected)
     training = split_frames(tiny_dataset, "test", "detected", drop_undetected=True, log=lambda m: None)
     np.testing.assert_array_equal(training.confidence, np.delete(expected, 2, axis=0))
 
 
-def test_an_image_level_setting_feeds_zero_for_frames_without_a_detection_outside_the_image_and_beyond_the_cut():
-    x = np.full((3, J, 2), 40.0, np.float32)
+def test_an_image_level_setting_feeds_zero_outside_the_image_and_beyond_the_cut_and_held_frames_their_sources():
+    x = np.full((4, J, 2), 40.0, np.float32)
     x[0, 2] = [40.0, 120.0]  # outside a 100 x 100 image
-    x[1] = np.nan  # no detection
-    beyond = np.zeros((3, J), bool)
+    x[1] = x[3] = np.nan  # no detection
+    beyond = np.zeros((4, J), bool)
     beyond[2, 4] = True
-    det = SettingDetections(x, np.full((3, J), 0.7, np.float32), np.array([True, False, True]),
-                            np.zeros((3, J), bool), np.zeros(3, bool), beyond)
-    expected = np.full((3, J), 0.7, np.float32)
+    det = SettingDetections(x, np.full((4, J), 0.7, np.float32), np.array([True, False, True, False]),
+                            np.zeros((4, J), bool), np.zeros(4, bool), beyond)
+    expected = np.full((4, J), 0.7, np.float32)
     expected[0, 2] = expected[2, 4] = 0.0
-    expected[1] = 0.0
-    np.testing.assert_array_equal(det.input_confidence(np.full((3, 2), 100.0)), expected)
+    expected[1] = expected[0]  # held from frame 0 (the earlier of two nearest) with its confidence
+    expected[3] = 0.0  # a sequence without any detection: the mean pose, confidence 0
+    start, end = np.array([0, 0, 0, 3]), np.array([3, 3, 3, 4])
+    np.testing.assert_array_equal(det.input_confidence(np.full((4, 2), 100.0), start, end), expected)
 
 
 # ---------------------------------------------------------------- the inference object and predict

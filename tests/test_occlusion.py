@@ -13,7 +13,7 @@ from hipart.bench.occlusion import setting_rng
 from hipart.occlusion import (SIDES, Occluders, OcclusionModel, box_diagonals, calibrate_error_scale, crop_occlusion,
                               draw_occluders, fit_keypoint_model, hidden_joints, mask_occlusion, occlude_image,
                               outside_image, person_boxes, truncated_frames)
-from hipart.training.inputs import hold_missing
+from hipart.training.inputs import hold_confidence, hold_missing
 
 
 def uniform_points(n: int = 400, seed: int = 0) -> np.ndarray:
@@ -185,4 +185,111 @@ def test_a_frame_without_a_detection_is_held_and_reported_not_dropped():
                                 np.full((17, 2), 99.0, np.float32))
     assert held.tolist() == [False, True, True, False, True, True]
     assert filled[:, 0, 0].tolist() == [0, 0, 3, 3, 99, 99]  # nearest detected frame (the earlier on a tie)
+    c = np.arange(6, dtype=np.float32)[:, None] * np.ones((6, 17), np.float32) / 10
+    held_c = hold_confidence(c, found, start, end)  # the source frame's confidence; 0 with the mean pose
+    assert held_c[:, 0].tolist() == pytest.approx([0, 0, 0.3, 0.3, 0, 0])
     assert len(filled) == 6
+
+
+def test_truncation_hides_exactly_the_joints_beyond_the_cut_and_gives_them_confidence_0():
+    x = uniform_points(50)
+    still = OcclusionModel((0.0,) * 17, (0.1,) * 17, (0.0,) * 17)  # hidden joints reported where they are
+    sides = np.arange(50) % 4
+    seen = still.observe(x, Occluders("crop", 0.3, sides=sides), np.random.default_rng(0),
+                         np.ones((50, 17), np.float32))
+    x0, y0, x1, y1 = person_boxes(x).T[:, :, None]
+    beyond = np.stack([x[..., 0] < x0 + 0.3 * (x1 - x0), x[..., 0] > x1 - 0.3 * (x1 - x0),
+                       x[..., 1] < y0 + 0.3 * (y1 - y0), x[..., 1] > y1 - 0.3 * (y1 - y0)])[sides, np.arange(50)]
+    assert np.array_equal(seen.hidden, beyond) and np.array_equal(seen.beyond_cut, beyond)
+    assert beyond.any() and (~beyond).any()
+    assert np.array_equal(seen.confidence, np.where(beyond, 0.0, 1.0).astype(np.float32))
+    assert np.array_equal(seen.x, x) and not seen.lost.any()  # no fitted lost curve: no frame lost
+
+
+def fitted_scores_model() -> OcclusionModel:
+    levels = np.linspace(0, 1, 21)
+    return OcclusionModel((0.0,) * 17, (0.1,) * 17, (0.0,) * 17, "test",
+                          confidence_hidden=[list(0.2 * levels)] * 17,  # uniform on [0, 0.2]
+                          confidence_visible=[list(0.9 + 0.1 * levels)] * 17,  # uniform on [0.9, 1]
+                          lost_logit=(-2.0, 8.0))
+
+
+def test_drawn_confidences_follow_the_fitted_quantiles_and_a_detectors_own_scores_stay():
+    model = fitted_scores_model()
+    hidden = np.zeros((4000, 17), bool)
+    hidden[:, :5] = True
+    c = model.draw_confidence(hidden, np.random.default_rng(0))
+    assert c[hidden].min() >= 0 and c[hidden].max() <= 0.2 and abs(c[hidden].mean() - 0.1) < 0.005
+    assert c[~hidden].min() >= 0.9 and abs(c[~hidden].mean() - 0.95) < 0.005
+    own = np.full((4000, 17), 0.5, np.float32)
+    kept = model.draw_confidence(hidden, np.random.default_rng(0), own)
+    assert np.array_equal(kept[~hidden], own[~hidden]) and np.array_equal(kept[hidden], c[hidden])
+    # no fitted scores: hidden 0, visible 1
+    plain = OcclusionModel().draw_confidence(hidden, np.random.default_rng(0))
+    assert np.array_equal(plain, (~hidden).astype(np.float32))
+
+
+def test_lost_frames_follow_the_logistic_curve_and_never_hit_a_frame_with_nothing_hidden():
+    model = fitted_scores_model()
+    hidden = np.zeros((20000, 17), bool)
+    hidden[:10000, :17 // 2 + 1] = True  # share 9/17 hidden in the first half, nothing in the second
+    lost = model.lost_frames(hidden, np.random.default_rng(0))
+    p = 1 / (1 + np.exp(-(-2.0 + 8.0 * 9 / 17)))
+    assert abs(lost[:10000].mean() - p) < 0.015 and not lost[10000:].any()
+    seen = model.observe(uniform_points(400), Occluders("mask", 0.5, cells=np.ones((400, 8, 8), bool)),
+                         np.random.default_rng(1))
+    assert seen.lost.any() and (seen.confidence[seen.lost] == 0).all()
+
+
+def test_fitting_recovers_known_confidence_quantiles_and_lost_curve():
+    rng = np.random.default_rng(3)
+    n = 6000
+    truth = rng.uniform(100, 500, size=(n, 17, 2))
+    hidden = rng.uniform(size=(n, 17)) < rng.uniform(0.05, 0.9, size=(n, 1))
+    confidence = np.where(hidden, rng.uniform(0, 0.2, size=(n, 17)), rng.uniform(0.9, 1.0, size=(n, 17)))
+    share = hidden.mean(axis=1)
+    found = rng.uniform(size=n) >= 1 / (1 + np.exp(-(-2.0 + 4.0 * share)))
+    fit = fit_keypoint_model(truth, truth, hidden, found, "test", confidence=confidence)
+    levels = np.linspace(0, 1, 21)
+    np.testing.assert_allclose(fit.confidence_hidden[0], 0.2 * levels, atol=0.02)
+    np.testing.assert_allclose(fit.confidence_visible[16], 0.9 + 0.1 * levels, atol=0.01)
+    a, b = fit.lost_logit
+    assert abs(a + 2.0) < 0.2 and abs(b - 4.0) < 0.4
+    assert OcclusionModel.from_dict(fit.to_dict()) == fit
+    with pytest.raises(HipartError, match="ascending quantiles"):
+        OcclusionModel(confidence_hidden=[[0.5] * 20 + [0.1]] * 17)
+
+
+def test_occluded_training_copies_keep_the_truth_and_hold_lost_frames(tiny_dataset):
+    from hipart.training.inputs import held_sources, split_frames, with_occluded_copies
+
+    frames = split_frames(tiny_dataset, "train", "gt", log=lambda m: None)
+    model = fitted_scores_model()
+    both = with_occluded_copies(frames, model, 1, seed=0)
+    n = len(frames)
+    assert len(both) == 2 * n and both.source != frames.source and both.source.startswith("gt-occluded:")
+    assert np.array_equal(both.X_s[n:], frames.X_s) and np.array_equal(both.x_s[:n], frames.x_s)
+    assert np.array_equal(both.start[n:], frames.start + n) and np.array_equal(both.end[n:], frames.end + n)
+    copy = both.select(np.arange(2 * n) >= n)
+    assert copy.held.any() and not np.array_equal(copy.x_s, frames.x_s)
+    source = held_sources(~copy.held, copy.start, copy.end)  # a held frame carries its source's pose and confidence
+    has = source >= 0
+    assert np.array_equal(copy.x_s[has], copy.x_s[source[has]])
+    assert np.array_equal(copy.confidence[has], copy.confidence[source[has]])
+    again = with_occluded_copies(frames, model, 1, seed=0)
+    assert np.array_equal(again.x_s, both.x_s) and np.array_equal(again.confidence, both.confidence)
+    assert with_occluded_copies(frames, model, 0, seed=0) is frames
+
+
+@pytest.mark.slow
+def test_a_lifter_with_occluded_copies_trains_on_every_copy(tiny_dataset, tmp_path):
+    import pandas as pd
+
+    from hipart.config import load_config
+    from hipart.training.lifter import train_lifter
+
+    cfg = load_config("tiny", {"lifter": {"input": "sparse", "epochs": 1, "occlusion_copies": 2}})
+    lines = []
+    train_lifter(cfg, tiny_dataset, tmp_path / "lifter", None, progress=False, log=lines.append)
+    assert pd.read_csv(tmp_path / "lifter" / "metrics.csv")["step"].tolist() == [225]  # 3 x 4800 frames, batch 64
+    assert any("2 occluded copies of the training frames" in line for line in lines)

@@ -14,16 +14,18 @@ Two levels (``--level``):
   crop's cut, :func:`hipart.occlusion.truncated_frames`). Beside it: per setting the share of joints under the
   occluder, the detector's 2D error on hidden and on visible joints, those two frame shares; and the
   keypoint-level model's parameters fitted from these detections. Every method reads the detector's per-joint
-  confidence too (those built to read it, ``hiarm.confidence`` etc.): 0 for every joint of a frame without a
-  detection, for a detected joint outside the image and for one beyond a crop's cut (where the detection lies, as
-  an image's edge is judged from the detection: the true joints are unknown to a method).
+  confidence too (those built to read it, ``hiarm.confidence`` etc.): 0 for a detected joint outside the image and
+  for one beyond a crop's cut (where the detection lies, as an image's edge is judged from the detection: the true
+  joints are unknown to a method); a held frame carries the confidence of the frame it is held from.
 - ``keypoint`` (for users without images): the true sparse 2D poses are occluded and the hidden joints get what a
   detector reports for them (:class:`hipart.occlusion.OcclusionModel`, by default the parameters fitted at image
   level on the default data; ``--error-scale`` or ``--detections/--truth`` for the single-scale model). A crop
-  here is the same cut of the joints' padded box: the MPJPE table ends with the hidden joints and the truncated
-  frames per setting. The confidence every method reads is 0 for the hidden joints and 1 for the visible ones (the
-  clean setting: 1 everywhere); joints the model displaces outside the image keep their 0 or 1 (the keypoint-level
-  model has no truncation).
+  here is the same cut of the joints' padded box, i.e. truncation. The confidence every method reads is the
+  model's: a draw from the detector's scores on hidden joints, 0 for a joint reported beyond a crop's cut, 1 for
+  the visible ones (the clean setting: 1 everywhere); frames the model loses (a logistic curve in the share of
+  joints hidden) are held like image-level frames without a detection, with their source's confidence. The MPJPE
+  table ends with the hidden joints, the lost frames and the truncated frames per setting. A model without fitted scores (the
+  single-scale one) gives hidden joints 0 and loses no frame.
 
 Each setting draws its occluders from a generator seeded by (seed, kind, ratio), so a setting gives the same
 inputs whatever else runs. ``--compare RUN`` adds another run's methods (e.g. trained on the true keypoints while
@@ -53,13 +55,13 @@ from hipart.errors import HipartError
 from hipart.figures import draw_skeletons_3d, draw_sparse_2d, unseen_joints
 from hipart.metrics import mpjpe
 from hipart.models.hipart import HiPART
-from hipart.occlusion import (KINDS, OcclusionModel, box_diagonals, check_ratio, draw_occluders,
+from hipart.occlusion import (KINDS, Observation, OcclusionModel, box_diagonals, check_ratio, draw_occluders,
                               fit_keypoint_model, hidden_joints, observed_confidence, occlude_image,
                               truncated_frames)
 from hipart.render.dataset import ImageSet
 from hipart.runs import RunLayout
 from hipart.skeleton import H36M
-from hipart.training.inputs import SplitFrames, hold_missing, mean_training_pose
+from hipart.training.inputs import SplitFrames, hold_confidence, hold_missing, mean_training_pose
 
 MASK_SWEEP = (0.2, 0.4, 0.6, 0.8)
 CROP_SWEEP = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)  # 0.5: about waist-up
@@ -97,11 +99,13 @@ def cut_off(kind: str, ratio: float, hidden: np.ndarray) -> np.ndarray | None:
     return hidden if kind == "crop" and ratio > 0 else None
 
 
-def occluded_inputs(x_s: np.ndarray, kind: str, ratio: float, seed: int, model: OcclusionModel
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Keypoint level: (occluded poses, hidden mask) for one setting; deterministic in (seed, kind, ratio)."""
+def occluded_inputs(x_s: np.ndarray, kind: str, ratio: float, seed: int, model: OcclusionModel) -> Observation:
+    """Keypoint level: what ``model`` says a detector reports for the true poses x_s (N, 17, 2) px under one
+    setting (positions, confidence with the visible joints at 1, hidden joints, lost frames); deterministic in
+    (seed, kind, ratio)."""
     check_ratio(kind, ratio)  # before setting_rng, which cannot seed from a NaN or negative ratio
-    return model.occlude(x_s.astype(np.float64), kind, ratio, setting_rng(seed, kind, ratio))
+    return model.observe_setting(x_s.astype(np.float64), kind, ratio, setting_rng(seed, kind, ratio),
+                                 np.ones(x_s.shape[:2], np.float32))
 
 
 # ---------------------------------------------------------------- image level
@@ -148,11 +152,12 @@ class SettingDetections:
     truncated: np.ndarray  # (N,) frames with a true joint outside the image or beyond a crop's cut
     beyond_cut: np.ndarray  # (N, 17) detected joints beyond a crop's cut (none for a mask or the clean picture)
 
-    def input_confidence(self, image_size: np.ndarray) -> np.ndarray:
-        """(N, 17) the confidence the methods read: the detector's, 0 for every joint of a frame without a
-        detection, for a detected joint outside the image (``image_size`` (N, 2)) and for one beyond the cut."""
+    def input_confidence(self, image_size: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """(N, 17) the confidence the methods read: the detector's, 0 for a detected joint outside the image
+        (``image_size`` (N, 2)) and for one beyond the cut; a frame without a detection carries the confidence of
+        the frame it is held from (sequence bounds ``start``, ``end``; ``hold_confidence``)."""
         c = observed_confidence(self.confidence, self.x_s, image_size, self.beyond_cut)
-        return np.where(self.found[:, None], c, np.float32(0))
+        return hold_confidence(c, self.found, start, end)
 
 
 def detect_setting(images: ImageSet, sample: ImageSample, kind: str, ratio: float, seed: int,
@@ -258,19 +263,25 @@ def _keypoint_level(bench: BenchRun, runs: list, methods: dict, out: str | Path,
     clean = test_frames(bench, "gt", log)
     log(f"keypoint level: {len(clean)} test frames; hidden joints: {model.source}")
     truth = clean.x_s_true.astype(np.float64)
+    mean_pose = mean_training_pose(bench.data_dir)
     scores = {CLEAN: _score(runs, methods, clean, device, log)[0]}
-    shares = {CLEAN: {HIDDEN: 0.0, TRUNCATED: 100 * float(truncated_frames(truth, clean.image_size).mean())}}
+    shares = {CLEAN: {HIDDEN: 0.0, NO_DETECTION: 0.0,
+                      TRUNCATED: 100 * float(truncated_frames(truth, clean.image_size).mean())}}
     for kind, ratio in settings:
         col = column(kind, ratio)
-        x, hidden = occluded_inputs(clean.x_s, kind, ratio, seed, model)
+        seen = occluded_inputs(clean.x_s, kind, ratio, seed, model)
         # the keypoint-level crop hides the joints beyond a cut of the true joints' padded box: those are cut off.
         # The box is padded by 0.1 of the joints' extent a side (hipart.occlusion.BOX_PADDING), so a crop above
         # 0.1 / 1.2 reaches past the outermost joint: every frame of such a crop counts as truncated.
-        truncated = truncated_frames(truth, clean.image_size, cut_off(kind, ratio, hidden))
-        shares[col] = {HIDDEN: 100 * float(hidden.mean()), TRUNCATED: 100 * float(truncated.mean())}
-        log(f"{col}: {hidden.mean():.1%} of joints hidden, {truncated.mean():.1%} of frames truncated")
-        seen = clean.with_inputs(x, confidence=(~hidden).astype(np.float32))  # hidden 0, visible 1
-        scores[col] = _score(runs, methods, seen, device, log)[0]
+        truncated = truncated_frames(truth, clean.image_size, cut_off(kind, ratio, seen.hidden))
+        shares[col] = {HIDDEN: 100 * float(seen.hidden.mean()), NO_DETECTION: 100 * float(seen.lost.mean()),
+                       TRUNCATED: 100 * float(truncated.mean())}
+        log(f"{col}: {seen.hidden.mean():.1%} of joints hidden, {seen.lost.mean():.1%} of frames lost, "
+            f"{truncated.mean():.1%} truncated")
+        # frames the model loses are held from the nearest kept frame of the sequence, as at image level
+        x, held = hold_missing(seen.x.astype(np.float32), ~seen.lost, clean.start, clean.end, mean_pose)
+        c = hold_confidence(seen.confidence, ~seen.lost, clean.start, clean.end)
+        scores[col] = _score(runs, methods, clean.with_inputs(x, held=held, confidence=c), device, log)[0]
     table = _with_shares(_mpjpe_table(scores, runs, methods), shares)
     results = Results(out, "occlusion", bench, {"level": "keypoint", "settings": [list(s) for s in settings],
                                                 "seed": seed, "frames": len(clean), "keypoint_model": model.to_dict(),
@@ -292,17 +303,18 @@ def _image_level(bench: BenchRun, runs: list, methods: dict, out: str | Path, se
     mean_pose = mean_training_pose(bench.data_dir)
     truth = sample.truth.x_s_true
     scores, stats, preds, inputs = {}, {}, {}, {}
-    occluded: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    occluded: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     for kind, ratio in [(CLEAN, 0.0), *settings]:
         col = CLEAN if kind == CLEAN else column(kind, ratio)
         det = detect_setting(images, sample, kind, ratio, seed, detector, adapter)
         stats[col] = detection_stats(det, truth, sample.boxes)
         x, held = hold_missing(det.x_s, det.found, sample.truth.start, sample.truth.end, mean_pose)
-        frames_in = sample.truth.with_inputs(x, held=held, confidence=det.input_confidence(sample.truth.image_size))
+        t = sample.truth
+        frames_in = t.with_inputs(x, held=held, confidence=det.input_confidence(t.image_size, t.start, t.end))
         scores[col], preds[col] = _score(runs, methods, frames_in, device, log)
         inputs[col] = (x, det)
         if kind != CLEAN:
-            occluded.append((det.x_s, det.hidden, det.found))
+            occluded.append((det.x_s, det.hidden, det.found, det.confidence))
         log(f"{col}: {stats[col][HIDDEN]:.1f} % of joints hidden, {stats[col][NO_DETECTION]:.1f} % frames without "
             f"a detection, {stats[col][TRUNCATED]:.1f} % truncated; detector error hidden "
             f"{stats[col]['2D error hidden (px)']:.1f} px, visible {stats[col]['2D error visible (px)']:.1f} px "
@@ -315,9 +327,10 @@ def _image_level(bench: BenchRun, runs: list, methods: dict, out: str | Path, se
     if occluded:
         det_all, hid_all, found_all = (np.concatenate([o[i] for o in occluded]) for i in range(3))
         reps = len(occluded)
+        conf_all = np.concatenate([o[3] for o in occluded])
         fitted = fit_keypoint_model(np.nan_to_num(det_all), np.tile(truth, (reps, 1, 1)), hid_all, found_all,
                                     f"fitted from BlazePose on {len(sample.rows)} occluded test renders x {reps} "
-                                    f"settings ({bench.data_label})")
+                                    f"settings ({bench.data_label})", confidence=conf_all)
     results = Results(out, "occlusion", bench, {
         "level": "image", "settings": [list(s) for s in settings], "seed": seed, "frames": len(sample.rows),
         "sequences": len(sample.units), "detector": detector.detector.fingerprint(), "adapter": str(
@@ -440,7 +453,8 @@ def _figure(bench: BenchRun, sample: ImageSample, images: ImageSet, settings: li
         occ = draw_occluders(kind, ratio, len(sample.rows), setting_rng(seed, kind, ratio))
         image = occlude_image(frame, sample.boxes[i], occ, i)
         x, det = inputs[col]
-        c = det.input_confidence(sample.truth.image_size)[i:i + 1] if model.hiarm.cfg.confidence else None
+        c = det.input_confidence(sample.truth.image_size, sample.truth.start, sample.truth.end)[i:i + 1] \
+            if model.hiarm.cfg.confidence else None
         levels = model.densify(x[i:i + 1], confidence=c)
         x0, y0, x1, y1 = sample.boxes[i]
         pad = 0.15 * max(x1 - x0, y1 - y0)

@@ -40,10 +40,10 @@ def run_qualitative(bench: BenchRun, out: str | Path, frames: tuple[int, ...] = 
     bad = [i for i in chosen if not 0 <= i < len(x_s)]
     if bad:
         raise HipartError(f"--frame {bad[0]}: the test split has frames 0..{len(x_s) - 1}")
-    x_occ, hidden = occluded_inputs(x_s, kind, ratio, seed, OcclusionModel.fitted())
-    x_occ = x_occ.astype(np.float32)
-    # keypoint level, as the occlusion benchmark's: the hidden joints confidence 0, the visible 1
-    occluded = clean.with_inputs(x_occ, confidence=(~hidden).astype(np.float32))
+    # keypoint level, as the occlusion benchmark's (positions and confidences as the fitted model draws them)
+    seen = occluded_inputs(x_s, kind, ratio, seed, OcclusionModel.fitted())
+    x_occ, hidden = seen.x.astype(np.float32), seen.hidden
+    occluded = clean.with_inputs(x_occ, confidence=seen.confidence)
     ctx = BaselineContext(bench.cfg, bench.data_dir, bench.run, device, {"test": occluded}, log)
     hier = ctx.lift_frames("test", "hier")
     lifter, _ = Lifter.load(bench.trained(bench.layout.lifter("hier")).checkpoint)

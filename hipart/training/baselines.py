@@ -33,11 +33,12 @@ from hipart.metrics import mpjpe, p_mpjpe, per_action_table
 from hipart.models.baselines import Method, SplitData, checkpoint_kind, get_method, method_settings, reads_confidence
 from hipart.models.complexity import count_params_flops
 from hipart.models.msst import MSST
+from hipart.occlusion import OcclusionModel
 from hipart.runs import RunLayout, StageDir
 from hipart.skeleton import H36M_ACTIONS
 from hipart.training.engine import Runtime, Stage, fit, provenance, resume_state, run_stage, seed_all, warmup_cosine
 from hipart.training.hiarm import cached_tokens
-from hipart.training.inputs import SplitFrames, split_frames
+from hipart.training.inputs import SplitFrames, split_frames, with_occluded_copies
 from hipart.training.lifter import LiftTensors, lifter_inputs
 from hipart.training.msst import PoseTensors, pose_tensors
 
@@ -71,8 +72,12 @@ class BaselineContext:
     def frames(self, split: str) -> SplitFrames:
         if split in self.given:
             return self.given[split]
-        return self._once(("frames", split), lambda: split_frames(
-            self.data_dir, split, self.cfg.keypoints, drop_undetected=split == "train", log=self.log))
+        def make() -> SplitFrames:
+            frames = split_frames(self.data_dir, split, self.cfg.keypoints, drop_undetected=split == "train",
+                                  log=self.log)
+            copies = self.cfg.lifter.occlusion_copies if split == "train" else 0  # the lifters' training frames
+            return with_occluded_copies(frames, OcclusionModel.fitted(), copies, self.cfg.seed)
+        return self._once(("frames", split), make)
 
     def lift_frames(self, split: str, mode: str) -> LiftTensors:
         """LiftTensors (x screen-normalized, X root-relative mm, action, c the sparse joints' confidence) of the

@@ -11,10 +11,11 @@ frame only, never on the confidence, so their key leaves it out.
 A HiARM built with ``hiarm.confidence`` reads the observed pose's per-joint confidence c beside it
 (``SplitFrames.confidence``): the detector's for ``keypoints: detected``, and with true keypoints 1 everywhere,
 so that without occlusion augmentation such a model sees c = 1 in every training frame. The occlusion augmentation
-gives its hidden joints c = 0 and the others keep theirs (:func:`observed_condition`), as the keypoint-level
-occlusion benchmark feeds them. Where the detector's scores are fitted (a distribution of its confidence on hidden
-and on visible joints, fitted from the image-level occlusion sweep beside ``hipart.occlusion.fit_keypoint_model``),
-:func:`observed_condition` is where those draws replace the 0 for hidden joints and the 1 of true keypoints.
+(:func:`observed_condition`) gives c as the keypoint occlusion model says a detector would
+(``hipart.occlusion.OcclusionModel.observe``): hidden joints a draw from the detector's scores on hidden joints, 0
+beyond a crop's cut; visible joints keep a detector's own score, and true keypoints' visible joints get a draw from
+the detector's scores on visible joints. No frame is lost: a test frame without a detection is held from a
+neighbour with the neighbour's confidence, which a batch of single frames cannot imitate.
 """
 
 from __future__ import annotations
@@ -83,17 +84,17 @@ def cached_tokens(msst: MSST, msst_path: Path, split: str, data: PoseTensors, ou
 
 
 def observed_condition(x_s: torch.Tensor, root: torch.Tensor, scale: torch.Tensor, c: torch.Tensor,
-                       rng: np.random.Generator, model: OcclusionModel) -> tuple[torch.Tensor, torch.Tensor]:
+                       rng: np.random.Generator, model: OcclusionModel, detected: bool = False
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """Occlude the clean sparse pose x_s (B, 17, 2) normalized by (root, scale) in pixels, then normalize it by its
-    own (observed) frame, as at test time -> the occluded x_s (B, 17, 2) and its confidence (B, 17): ``c`` with 0
-    for the joints under the occluder (where a fitted distribution of a detector's confidence on hidden and visible
-    joints would be drawn instead: module docstring)."""
+    own (observed) frame, as at test time -> the occluded x_s (B, 17, 2) and its confidence (B, 17) as ``model``
+    says a detector reports it (module docstring): ``detected`` keeps ``c`` for the visible joints (a detector's own
+    scores), otherwise they get drawn scores."""
     px = PoseNormalizer.denormalize(x_s, root, scale).cpu().numpy()
-    occluded, hidden = model.augment(px, rng)
-    seen = torch.as_tensor(occluded, dtype=x_s.dtype)
-    r, s = PoseNormalizer.frame(seen)
-    c_seen = c.masked_fill(torch.as_tensor(hidden, device=c.device), 0.0)
-    return PoseNormalizer.normalize(seen, r, s).to(x_s.device), c_seen
+    seen = model.augment(px, rng, confidence=c.cpu().numpy() if detected else None, lose=False)
+    x = torch.as_tensor(seen.x, dtype=x_s.dtype)
+    r, s = PoseNormalizer.frame(x)
+    return PoseNormalizer.normalize(x, r, s).to(x_s.device), torch.as_tensor(seen.confidence, device=c.device)
 
 
 @torch.no_grad()
@@ -190,7 +191,8 @@ def _train(cfg: Config, data_dir: Path, msst_path: Path, out: StageDir, resume: 
         cond, c = train.x_s[idx], train.confidence[idx]
         if h.occlusion_augment:  # numpy draws follow the per-epoch torch seed, so resume stays exact
             rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,))))
-            cond, c = observed_condition(cond, train.root[idx], train.scale[idx], c, rng, occlusion)
+            cond, c = observed_condition(cond, train.root[idx], train.scale[idx], c, rng, occlusion,
+                                         cfg.keypoints == "detected")
         logits_s, logits_d = net(cond, q_s[idx], q_d[idx], c if h.confidence else None)
         return hiarm_loss(logits_s, logits_d, q_s[idx], q_d[idx], model.order, h.lambda_dense)
 

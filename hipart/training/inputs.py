@@ -14,8 +14,13 @@ Frames the detector found no person in (none are dropped silently):
 
 Beside x_s, the frames carry the detector's per-joint confidence c (``confidence``), which models built to read it
 (``hiarm.confidence``, ``lifter.confidence``, a baseline's ``confidence``) take as input: 1 for true keypoints;
-for detections the detector's score, 0 for a joint outside the image and 0 for every joint of a frame without a
-detection (held or mean pose) (``hipart.occlusion.observed_confidence``).
+for detections the detector's score and 0 for a joint outside the image (``hipart.occlusion.observed_confidence``);
+a frame without a detection carries the confidence of the frame it is held from, 0 everywhere with the mean pose
+(:func:`hold_confidence`).
+
+Training frames for the lifters and the lifting baselines can carry occluded copies (``lifter.occlusion_copies``,
+:func:`with_occluded_copies`): each copy is every frame once more, occluded and observed as the keypoint occlusion
+model says a detector would (positions, confidences, lost frames held like test frames without a detection).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from hipart.data.dataset import PoseDataset
 from hipart.detect.dataset import load_row_detections
 from hipart.errors import HipartError
 from hipart.io import file_sha256
-from hipart.occlusion import observed_confidence
+from hipart.occlusion import OcclusionModel, observed_confidence
 from hipart.skeleton import H36M
 
 KEYPOINTS = ("gt", "detected")
@@ -123,21 +128,40 @@ def split_frames(data_dir: str | Path, split: str, keypoints: str = "gt", drop_u
     if held.any():
         log(f"{split}: {int(held.sum())} of {len(held)} frames have no detection; their input is held from the "
             "nearest detected frame of the sequence (or the mean pose)")
-    # a held frame's joints were not seen in this frame: confidence 0 (not the held frame's)
-    return frames.with_inputs(x_s, source, held, np.where(held[:, None], np.float32(0), confidence))
+    # a held frame carries the confidence of the detection it holds (0 for the mean pose)
+    return frames.with_inputs(x_s, source, held, hold_confidence(confidence, found, start, end))
+
+
+def held_sources(found: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """(N,) the frame each frame's input comes from: itself where ``found``, else the nearest found frame of its
+    sequence (``start``, ``end`` (N,)), the earlier one on a tie; -1 where the sequence has none."""
+    source = np.arange(len(found))
+    for i in np.flatnonzero(~found):
+        seq = np.arange(start[i], end[i])
+        have = seq[found[seq]]
+        source[i] = have[np.argmin(np.abs(have - i))] if len(have) else -1
+    return source
 
 
 def hold_missing(x_s: np.ndarray, found: np.ndarray, start: np.ndarray, end: np.ndarray, fallback: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Fill frames without a detection: (N, 17, 2) with the nearest detected frame of the same sequence (the
-    earlier one on a tie), or ``fallback`` (17, 2) when the sequence has none; and the (N,) mask of filled frames."""
+    earlier one on a tie, :func:`held_sources`), or ``fallback`` (17, 2) when the sequence has none; and the (N,)
+    mask of filled frames."""
+    source = held_sources(found, start, end)
     out = np.array(x_s, dtype=np.float32, copy=True)
-    missing = np.flatnonzero(~found)
-    for i in missing:
-        seq = np.arange(start[i], end[i])
-        have = seq[found[seq]]
-        out[i] = x_s[have[np.argmin(np.abs(have - i))]] if len(have) else fallback
+    out[~found] = np.where((source[~found] >= 0)[:, None, None], out[np.maximum(source[~found], 0)], fallback)
     return out, ~found
+
+
+def hold_confidence(confidence: np.ndarray, found: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """The confidence (N, 17) that goes with :func:`hold_missing`'s poses: a held frame carries the confidence of
+    the frame its pose comes from (the score describes the pose it accompanies; measured better than 0, which
+    throws away that a neighbour's detection is nearly as good as the frame's own), 0 where the sequence had no
+    detection (the mean pose)."""
+    source = held_sources(found, start, end)
+    c = np.asarray(confidence, np.float32)
+    return np.where((source >= 0)[:, None], c[np.maximum(source, 0)], np.float32(0))
 
 
 def mean_training_pose(data_dir: str | Path) -> np.ndarray:
@@ -145,3 +169,32 @@ def mean_training_pose(data_dir: str | Path) -> np.ndarray:
     manifest_stats = PoseDataset(data_dir, "train", fields=("x_s",), normalize=False, verify=False)
     x = manifest_stats.arrays()["x_s"]
     return x.reshape(-1, H36M.num_joints, 2).mean(axis=0).astype(np.float32)
+
+
+def with_occluded_copies(frames: SplitFrames, model: OcclusionModel, copies: int, seed: int,
+                         max_ratio: float = 0.5) -> SplitFrames:
+    """The frames followed by ``copies`` occluded copies of them (``OcclusionModel.augment``: per frame no
+    occlusion, a mask or a crop of a ratio up to ``max_ratio``). A copy keeps the frames' truth; its x_s and
+    confidence are what a detector would report (a detector's own scores stay on visible joints when the frames
+    are detections, true keypoints' visible joints get drawn scores), and a frame the detector would lose is held
+    from the nearest kept frame of its sequence with that frame's confidence, as :func:`split_frames` holds test
+    frames. Deterministic in ``seed``; the source (a cache key) names the copies, the seed and the model."""
+    if copies == 0:
+        return frames
+    rng = np.random.default_rng(seed)
+    detected = not frames.source.startswith("gt:")
+    n = len(frames)
+    parts = [frames]
+    for k in range(copies):
+        seen = model.augment(frames.x_s.astype(np.float64), rng, max_ratio,
+                             confidence=frames.confidence if detected else None)
+        kept = ~seen.lost
+        x_s, held = hold_missing(seen.x.astype(np.float32), kept, frames.start, frames.end, frames.x_s.mean(axis=0))
+        c = hold_confidence(seen.confidence, kept, frames.start, frames.end)
+        parts.append(replace(frames.with_inputs(x_s, held=held, confidence=c),
+                             start=frames.start + (k + 1) * n, end=frames.end + (k + 1) * n))
+    fields = {name: np.concatenate([getattr(p, name) for p in parts]) for name, value in frames.__dict__.items()
+              if isinstance(value, np.ndarray)}
+    kind, _, rest = frames.source.partition(":")
+    source = f"{kind}-occluded:{rest}:{copies}:{seed}:{model.fingerprint()}" if frames.source else ""
+    return replace(frames, source=source, **fields)

@@ -40,11 +40,12 @@ from hipart.models.complexity import count_params_flops
 from hipart.models.hiarm import checkpoint_config
 from hipart.models.hipart import HiPART
 from hipart.models.lifter import KIND, Lifter, joint_anchors
+from hipart.occlusion import OcclusionModel
 from hipart.runs import RunLayout, StageDir
 from hipart.skeleton import H36M, H36M_ACTIONS
 from hipart.training.engine import Runtime, Stage, fit, provenance, resume_state, run_stage, seed_all, warmup_cosine
 from hipart.training.hiarm import load_cache
-from hipart.training.inputs import SplitFrames, split_frames
+from hipart.training.inputs import SplitFrames, split_frames, with_occluded_copies
 
 
 TRAIN_SCORE_FRAMES = 6000  # training frames (evenly spaced) scored in eval mode for the summary's train MPJPE
@@ -177,6 +178,8 @@ def _train(cfg: Config, data_dir: Path, out: StageDir, run: RunLayout | None, re
     out.path.mkdir(parents=True, exist_ok=True)
     keypoints = "gt" if L.input == "gt-hier" else cfg.keypoints  # the toy experiment reads the truth
     train_frames = split_frames(data_dir, "train", keypoints, True, log)
+    if L.occlusion_copies and L.input != "gt-hier":  # the toy experiment reads the truth, never occluded
+        train_frames = with_occluded_copies(train_frames, OcclusionModel.fitted(), L.occlusion_copies, cfg.seed)
     train = lifter_inputs(L.input, train_frames, "train", run, out, rt.device, log,
                           sampled_levels=L.hier_levels == "sampled", seed=cfg.seed)
     test = lifter_inputs(L.input, split_frames(data_dir, "test", keypoints, log=log), "test", run, out, rt.device,
@@ -191,7 +194,9 @@ def _train(cfg: Config, data_dir: Path, out: StageDir, run: RunLayout | None, re
     if rt.is_main:
         cfg.save(out.config)
         log(f"lifter ({L.input}, {model.num_inputs} joints in, {keypoints} keypoints"
-            + (", reading their confidence" if L.confidence else "") + f"): {len(train)} train / "
+            + (", reading their confidence" if L.confidence else "")
+            + (f", {L.occlusion_copies} occluded cop{'y' if L.occlusion_copies == 1 else 'ies'} of the training "
+               "frames" if L.occlusion_copies and L.input != "gt-hier" else "") + f"): {len(train)} train / "
             f"{len(test)} test frames, "
             f"device {rt.device}" + (f"; resuming after epoch {ckpt['epoch']}" if ckpt else ""))
 
