@@ -152,12 +152,14 @@ def copy_inference_stages(run: str | Path, dest: str | Path) -> RunLayout:
 
 def evaluate(run: str | Path, data_dir: str | Path, log: Callable[[str], None] = print) -> dict[str, Any]:
     """HiPART of ``run`` on the test split of ``data_dir`` from its true and from its detected sparse 2D poses:
-    MPJPE and P-MPJPE (mm) over every test frame (frames without a detection read the nearest detected one)."""
+    MPJPE and P-MPJPE (mm) over every test frame (frames without a detection read the nearest detected one), with
+    the frames' confidence where the models read it (1 for the true poses)."""
     model = HiPART.from_run(run, "cpu", compile=False)
     out: dict[str, Any] = {}
     for keypoints, name in (("gt", "true_2d"), ("detected", "detections")):
         frames = split_frames(data_dir, "test", keypoints, log=log)
-        X = model(frames.x_s, frames.image_size)["X"].numpy()  # HiPART batches the decoding and the lifting
+        c = frames.confidence if model.reads_confidence else None
+        X = model(frames.x_s, frames.image_size, confidence=c)["X"].numpy()  # batches decoding and lifting itself
         truth = frames.X_s - frames.X_s[:, :1]
         out[name] = {"mpjpe": round(float(np.mean(mpjpe(X, truth))), 2),
                      "p_mpjpe": round(float(np.mean(p_mpjpe(X, truth))), 2), "frames": len(frames),

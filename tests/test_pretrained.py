@@ -29,6 +29,9 @@ def test_the_pretrained_preset_is_the_demo_preset_with_every_stage_after_msst_on
     assert pretrained.msst == demo.msst and pretrained.data == demo.data and pretrained.coarsen == demo.coarsen
     assert (pretrained.hiarm.epochs, pretrained.lifter.epochs, pretrained.lifter.warmup_iters) == (9, 27, 180)
     assert pretrained.hiarm.dim == demo.hiarm.dim and pretrained.lifter.dim == demo.lifter.dim
+    # occlusion in training and the detector's confidence read by every model (the shipped weights are so made)
+    assert pretrained.hiarm.occlusion_augment and pretrained.lifter.occlusion_copies == 2
+    assert pretrained.hiarm.confidence and pretrained.lifter.confidence and pretrained.baselines["diffpose"]["confidence"]
 
 
 def test_the_package_ships_slim_pretrained_weights_under_25_mb_that_load_as_hipart():
@@ -50,6 +53,8 @@ def test_the_package_ships_slim_pretrained_weights_under_25_mb_that_load_as_hipa
     assert info["test"]["detections"]["mpjpe"] == pytest.approx(hier["test"]["mpjpe"], abs=0.01)
     model = HiPART.from_run(run, "cpu", compile=False)
     assert model.lifter is not None and model.lifter.num_inputs == 17 + 48 + 96
+    # trained as the preset says: HiARM and the lifter read the detector's confidence
+    assert model.hiarm.cfg.confidence and model.lifter.cfg.confidence and model.reads_confidence
 
 
 def test_the_shipped_weights_were_trained_with_the_packaged_joint_adapter():
