@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib import resources
 from typing import Any
 
@@ -150,6 +150,20 @@ def truncated_frames(x: np.ndarray, image_size: np.ndarray, cut: np.ndarray | No
     if cut is not None:
         gone = gone | cut
     return gone.any(axis=1)
+
+
+def cut_off(kind: str, ratio: float, hidden: np.ndarray) -> np.ndarray | None:
+    """The joints a setting cuts off the picture, (N, J) from its ``hidden`` (N, J) joints: a crop removes
+    everything beyond its cut, a mask covers cells inside the picture and cuts nothing (None). A crop of 0 leaves
+    the picture whole (``occlude_image``) although ``hidden_joints`` counts a joint beyond the box's edge."""
+    return hidden if kind == "crop" and ratio > 0 else None
+
+
+def beyond_cut(x: np.ndarray, boxes: np.ndarray, occ: Occluders | None) -> np.ndarray:
+    """(N, J) True where a reported joint of (N, J, 2) px (a detection, NaN where none: never beyond) lies beyond
+    ``occ``'s cut, so off the visible picture (:func:`cut_off`); all False for a mask and for no occluder."""
+    cut = None if occ is None else cut_off(occ.kind, occ.ratio, hidden_joints(x, boxes, occ))
+    return np.zeros(x.shape[:2], bool) if cut is None else cut
 
 
 def occlude_image(image: np.ndarray, box: np.ndarray, occ: Occluders, i: int, fill: int = 0) -> np.ndarray:
@@ -300,11 +314,10 @@ class OcclusionModel:
         hidden = hidden_joints(x, boxes, occ)
         seen = self.corrupt(x, hidden, rng)
         c = self.draw_confidence(hidden, rng, confidence)
-        beyond_cut = hidden_joints(seen, boxes, occ) if occ.kind == "crop" and occ.ratio > 0 \
-            else np.zeros_like(hidden)
+        cut = beyond_cut(seen, boxes, occ)
         lost = self.lost_frames(hidden, rng) & lose
-        c = np.where(beyond_cut | lost[:, None], np.float32(0), c)
-        return Observation(seen, c, hidden, beyond_cut, lost)
+        c = np.where(cut | lost[:, None], np.float32(0), c)
+        return Observation(seen, c, hidden, cut, lost)
 
     def corrupt(self, x: np.ndarray, hidden: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Displace the hidden joints of (N, J, 2) px like a detector guessing them."""
@@ -340,15 +353,16 @@ class OcclusionModel:
         n, J = x.shape[:2]
         out = Observation(x.copy(), np.zeros((n, J), np.float32), np.zeros((n, J), bool), np.zeros((n, J), bool),
                           np.zeros(n, bool))
-        kind = rng.integers(0, 3, size=n)
-        for k, occ_kind in enumerate(("mask", "crop", "mask")):  # a mask of ratio 0: the clean frames' draws
-            sel = np.flatnonzero(kind == (k + 1) % 3)
+        kind = rng.integers(0, 3, size=n)  # 0 clean, 1 mask, 2 crop
+        # clean frames are observed too (a mask of ratio 0: nothing hidden, visible joints' scores drawn)
+        for index, occ_kind, occluded in ((1, "mask", True), (2, "crop", True), (0, "mask", False)):
+            sel = np.flatnonzero(kind == index)
             if len(sel):
-                ratio = float(rng.uniform(0, max_ratio)) if k < 2 else 0.0
+                ratio = float(rng.uniform(0, max_ratio)) if occluded else 0.0
                 part = self.observe_setting(x[sel], occ_kind, ratio, rng,
                                             None if confidence is None else confidence[sel], lose)
-                for field, value in zip(("x", "confidence", "hidden", "beyond_cut", "lost"), part):
-                    getattr(out, field)[sel] = value
+                for field in fields(Observation):
+                    getattr(out, field.name)[sel] = getattr(part, field.name)
         return out
 
 
@@ -363,7 +377,7 @@ class Observation:
     lost: np.ndarray  # (N,) frames without a detection (confidence 0 everywhere)
 
     def __iter__(self):
-        return iter((self.x, self.confidence, self.hidden, self.beyond_cut, self.lost))
+        return iter(getattr(self, field.name) for field in fields(self))
 
 
 def _quantiles(values: Any, name: str) -> tuple[tuple[float, ...], ...] | None:
@@ -451,9 +465,10 @@ def fit_keypoint_model(detected: np.ndarray, truth: np.ndarray, hidden: np.ndarr
     scores = {}
     if confidence is not None:
         c = np.nan_to_num(np.asarray(confidence, np.float64))
+        some = hidden.any(axis=1)  # the lost-frame curve is over frames with a hidden joint, as it is drawn
         scores = {"confidence_hidden": _fit_quantiles(c, hidden & found[:, None]),
                   "confidence_visible": _fit_quantiles(c, ~hidden & found[:, None]),
-                  "lost_logit": _fit_logistic(hidden.mean(axis=1)[hidden.any(axis=1)], ~found[hidden.any(axis=1)])}
+                  "lost_logit": _fit_logistic(hidden.mean(axis=1)[some], ~found[some])}
     return OcclusionModel(rate, tuple(m if np.isfinite(m) else failure for m in miss), hit, source, **scores)
 
 

@@ -12,11 +12,11 @@ from PIL import Image
 from hipart.bench.ablation import complexity, parse_setting, setting_config, settings
 from hipart.bench.codebook import cosine_matrix, perplexity
 from hipart.bench.common import BenchRun, markdown
-from hipart.bench.occlusion import _plot, _with_deltas, _with_shares, cut_off, occluded_inputs, settings_from
+from hipart.bench.occlusion import _plot, _with_deltas, _with_shares, occluded_inputs, settings_from
 from hipart.bench.speed import CACHED, FAST, FAST_EAGER, HIARM_EAGER, HIARM_FAST, SPARSE, UNCACHED
 from hipart.data.dataset import PoseDataset
 from hipart.errors import HipartError
-from hipart.occlusion import Occluders, OcclusionModel, hidden_joints, truncated_frames
+from hipart.occlusion import Occluders, OcclusionModel, cut_off, hidden_joints, truncated_frames
 from hipart_cli.main import cli
 
 

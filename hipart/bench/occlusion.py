@@ -55,8 +55,8 @@ from hipart.errors import HipartError
 from hipart.figures import draw_skeletons_3d, draw_sparse_2d, unseen_joints
 from hipart.metrics import mpjpe
 from hipart.models.hipart import HiPART
-from hipart.occlusion import (KINDS, Observation, OcclusionModel, box_diagonals, check_ratio, draw_occluders,
-                              fit_keypoint_model, hidden_joints, observed_confidence, occlude_image,
+from hipart.occlusion import (KINDS, Observation, OcclusionModel, beyond_cut, box_diagonals, check_ratio, cut_off,
+                              draw_occluders, fit_keypoint_model, hidden_joints, observed_confidence, occlude_image,
                               truncated_frames)
 from hipart.render.dataset import ImageSet
 from hipart.runs import RunLayout
@@ -90,13 +90,6 @@ def column(kind: str, ratio: float) -> str:
 def setting_rng(seed: int, kind: str, ratio: float) -> np.random.Generator:
     """The generator of one setting's occluders: depends on (seed, kind, ratio) only."""
     return np.random.default_rng([seed, KINDS.index(kind), int(round(ratio * 1000))])
-
-
-def cut_off(kind: str, ratio: float, hidden: np.ndarray) -> np.ndarray | None:
-    """The joints a setting cuts off the picture, (N, J) from its ``hidden`` (N, J) joints: a crop removes
-    everything beyond its cut, a mask covers cells inside the picture and cuts nothing (None). A crop of 0 leaves
-    the picture whole (``occlude_image``) although ``hidden_joints`` counts a joint beyond the box's edge."""
-    return hidden if kind == "crop" and ratio > 0 else None
 
 
 def occluded_inputs(x_s: np.ndarray, kind: str, ratio: float, seed: int, model: OcclusionModel) -> Observation:
@@ -179,11 +172,9 @@ def detect_setting(images: ImageSet, sample: ImageSample, kind: str, ratio: floa
     truth = sample.truth.x_s_true.astype(np.float64)
     hidden = np.zeros((n, H36M.num_joints), bool) if occ is None else hidden_joints(truth, sample.boxes, occ)
     truncated = truncated_frames(truth, sample.truth.image_size, cut_off(kind, ratio, hidden))
-    # where the detections lie against a crop's cut (NaN, no detection: never beyond it); a mask cuts nothing
-    beyond = cut_off(kind, ratio, hidden_joints(x_s.astype(np.float64), sample.boxes, occ)) \
-        if occ is not None and occ.kind == "crop" else None
+    # where the detections lie against a crop's cut; a mask cuts nothing
     return SettingDetections(x_s, confidence, found, hidden, truncated,
-                             np.zeros((n, H36M.num_joints), bool) if beyond is None else beyond)
+                             beyond_cut(x_s.astype(np.float64), sample.boxes, occ))
 
 
 def detection_stats(det: SettingDetections, truth: np.ndarray, boxes: np.ndarray) -> dict[str, float]:
