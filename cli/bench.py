@@ -203,7 +203,7 @@ def probe(run: Path, data_dir: Path | None, out: Path | None, device: str, compo
     if components < 1 or max_frames < 0:
         raise HipartError("--components must be positive and --max-frames at least 0")
     bench_run = None
-    if data_dir is None or RunLayout(run).config.is_file():
+    if data_dir is None or RunLayout(run).config_file() is not None:
         bench_run = BenchRun.open(run, data_dir)
         data_dir = bench_run.data_dir
     results = out if out is not None else (bench_run.layout.results if bench_run is not None else data_dir / "results")

@@ -3,7 +3,8 @@ contract is in :mod:`hipart.checkpoints`).
 
 Run folder (``runs/<config name>`` by default)::
 
-    config.yaml                    the whole config of the run
+    config.yaml                    the whole config of the run (a run trained stage by stage has none: its
+                                   stages' own config.yaml stand in, HiARM's first)
     msst/ hiarm/                   stages 1 and 2
     lifter_hier/ lifter_sparse/ lifter_gt-hier/    stage 3, one folder per lifter input
     baseline_<name>/               one folder per trained baseline variant (hipart.models.baselines)
@@ -95,7 +96,16 @@ class RunLayout:
 
     @property
     def config(self) -> Path:
+        """Where ``hipart train all`` writes the run's config."""
         return self.root / CONFIG
+
+    def config_file(self) -> Path | None:
+        """The config that describes the run: its own ``config.yaml`` or, for a run whose stages were trained one by
+        one (``hipart train hiarm --out RUN/hiarm``, ...), the first stage config found, HiARM's before MSST's
+        and the lifters' (a stage saves the whole config it was trained with); None when there is neither."""
+        candidates = [self.config, self.hiarm.config, self.msst.config,
+                      *(self.lifter(mode).config for mode in LIFTER_INPUTS)]
+        return next((path for path in candidates if path.is_file()), None)
 
     @property
     def msst(self) -> StageDir:
@@ -140,9 +150,9 @@ class RunLayout:
 
     def require(self) -> "RunLayout":
         """This layout, or a one-line error when the folder is not a run."""
-        if not self.config.is_file():
-            raise HipartError(f"{self.root}: not a run folder (no {CONFIG}); train one with 'hipart train all --out "
-                              f"{self.root}' or point --run at one")
+        if self.config_file() is None:
+            raise HipartError(f"{self.root}: not a run folder (no {CONFIG}, no trained stage folder with one); train "
+                              f"one with 'hipart train all --out {self.root}' or point --run at one")
         return self
 
 

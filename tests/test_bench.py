@@ -14,9 +14,12 @@ from hipart.bench.codebook import cosine_matrix, perplexity
 from hipart.bench.common import BenchRun, markdown
 from hipart.bench.occlusion import _plot, _with_deltas, _with_shares, occluded_inputs, settings_from
 from hipart.bench.speed import CACHED, FAST, FAST_EAGER, HIARM_EAGER, HIARM_FAST, SPARSE, UNCACHED
+from hipart.config import load_config
+from hipart.data.build import MANIFEST
 from hipart.data.dataset import PoseDataset
 from hipart.errors import HipartError
 from hipart.occlusion import Occluders, OcclusionModel, cut_off, hidden_joints, truncated_frames
+from hipart.runs import RunLayout
 from hipart_cli.main import cli
 
 
@@ -254,6 +257,21 @@ def test_bench_all_refuses_a_folder_that_is_not_a_run(tmp_path):
     with pytest.raises(HipartError, match="no dataset manifest"):
         (tmp_path / "config.yaml").write_text("name: tiny\n")
         BenchRun.open(tmp_path, tmp_path)
+
+
+def test_a_run_trained_stage_by_stage_is_read_through_its_stages_configs(tmp_path):
+    run = RunLayout(tmp_path / "run")
+    assert run.config_file() is None
+    load_config("tiny").save(run.lifter("sparse").config)
+    assert run.config_file() == run.lifter("sparse").config
+    hiarm_cfg = load_config("tiny", {"name": "staged"})
+    hiarm_cfg.save(run.hiarm.config)
+    assert run.require().config_file() == run.hiarm.config  # HiARM's before the lifters'
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / MANIFEST).write_text("{}")
+    assert BenchRun.open(run.root, tmp_path / "data").cfg.name == "staged"
+    load_config("tiny", {"name": "whole"}).save(run.config)
+    assert BenchRun.open(run.root, tmp_path / "data").cfg.name == "whole"  # the run's own config wins
 
 
 @pytest.mark.slow

@@ -51,7 +51,7 @@ class BenchRun:
 
     @cached_property
     def cfg(self) -> Config:
-        return load_config(self.layout.config)
+        return load_config(self.layout.config_file())  # open() made sure there is one
 
     @cached_property
     def manifest(self) -> dict[str, Any]:
