@@ -102,8 +102,8 @@ def train_lifter_in(cfg: Config, data: str | Path, out: str | Path, run: str | P
 
 
 def plan(cfg: Config, data: Path, run: RunLayout, with_baselines: bool, progress: bool,
-         log: Callable[[str], None]) -> list[PlannedStage]:
-    """Every stage of ``train all`` in order, with how to check and train it."""
+         log: Callable[[str], None], lifter_inputs: tuple[str, ...] = LIFTER_INPUTS) -> list[PlannedStage]:
+    """Every stage of ``train all`` in order, with how to check and train it (the lifters of ``lifter_inputs``)."""
     common = {"progress": progress, "log": log}
 
     def section(name: str, with_keypoints: bool = True) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -117,7 +117,7 @@ def plan(cfg: Config, data: Path, run: RunLayout, with_baselines: bool, progress
                      {**cfg.to_dict()["hiarm"], "keypoints": cfg.keypoints}, section("hiarm"), ("msst",),
                      lambda **kw: train_hiarm(cfg, data, run.msst.checkpoint, run.hiarm.path, **common, **kw)),
     ]
-    for mode in LIFTER_INPUTS:
+    for mode in lifter_inputs:
         mode_cfg = dataclasses.replace(cfg, lifter=dataclasses.replace(cfg.lifter, input=mode))
         stages.append(PlannedStage(
             f"stage 3, lifter ({mode})", run.lifter(mode), LIFTER_KIND, "'lifter' settings",
@@ -174,15 +174,19 @@ def check_stages(stages: list[PlannedStage], run: RunLayout, data: Path, force: 
 
 
 def train_all(cfg: Config, data_dir: str | Path | None = None, out: str | Path | None = None, force: bool = False,
-              progress: bool = True, log: Callable[[str], None] = print, with_baselines: bool = False
-              ) -> pd.DataFrame:
-    """Build the dataset when it is missing and train every stage; returns the summary table (also summary.csv)."""
+              progress: bool = True, log: Callable[[str], None] = print, with_baselines: bool = False,
+              lifter_inputs: tuple[str, ...] = LIFTER_INPUTS) -> pd.DataFrame:
+    """Build the dataset when it is missing and train every stage (the lifters of ``lifter_inputs``: all three by
+    default); returns the summary table (also summary.csv)."""
     run = RunLayout(out) if out is not None else RunLayout.for_config(cfg.name)
     if with_baselines:  # unknown or mistyped baseline settings fail before any work
         for method in registered():
             method_settings(cfg, method.name)
     data = dataset_for(cfg, data_dir, progress, log)
-    stages = plan(cfg, data, run, with_baselines, progress, log)
+    unknown = sorted(set(lifter_inputs) - set(LIFTER_INPUTS))
+    if unknown or not lifter_inputs:
+        raise HipartError(f"lifter inputs {unknown or '(none)'}: give one or more of {', '.join(LIFTER_INPUTS)}")
+    stages = plan(cfg, data, run, with_baselines, progress, log, lifter_inputs)
     states = check_stages(stages, run, data, force)
     if _main_process():
         run.root.mkdir(parents=True, exist_ok=True)
@@ -207,7 +211,7 @@ def write_summaries(run: RunLayout, tables: dict[str, tuple[str, pd.DataFrame]])
     lifts = {name: t for name, (task, t) in tables.items() if task == "lift"}
     summary = pd.concat({name: t[["MPJPE", "P-MPJPE"]] for name, t in lifts.items()}, axis=1)
     summary.columns = [f"{metric} {name}" for name, metric in summary.columns]
-    summary["frames"] = lifts["sparse"]["frames"]
+    summary["frames"] = next(iter(lifts.values()))["frames"]
     with atomic_path(run.summary_csv) as tmp:
         summary.round(2).to_csv(tmp)
     dens = {name: t for name, (task, t) in tables.items() if task == "densify"}

@@ -98,7 +98,7 @@ def retrain(data_dir: str | Path, out: str | Path, package: bool = False, worker
         raise HipartError(f"{data}: detections are unfinished; rerun 'hipart train pretrained'")
     for name, s in detections["splits"].items():
         log(f"{name}: a person in {s['detected']} of {s['images']} images, {s['mean_error_px']} px mean joint error")
-    train_all(cfg, data, out, progress=progress, log=log)
+    train_all(cfg, data, out, progress=progress, log=log, lifter_inputs=("hier",))  # the only lifter shipped
     export_dir = Path(out) / "export"
     info = export(out, data, export_dir, log=log)
     if package:

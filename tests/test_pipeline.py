@@ -76,6 +76,29 @@ def test_rerun_skips_finished_stages_and_refuses_other_settings(pipeline_run, ti
 
 
 @pytest.mark.slow
+def test_train_all_with_only_the_hier_lifter_leaves_the_others_out(pipeline_run, tiny_dataset, tmp_path):
+    import shutil
+
+    from hipart.errors import HipartError
+    from hipart.pipeline import train_all
+
+    run, _ = pipeline_run
+    for stage in ("msst", "hiarm", "lifter_hier"):
+        shutil.copytree(run / stage, tmp_path / "run" / stage)
+    lines: list[str] = []
+    summary = train_all(load_config("tiny"), tiny_dataset, tmp_path / "run", progress=False, log=lines.append,
+                        lifter_inputs=("hier",))
+    assert sum("skipped" in line for line in lines) == 3  # nothing retrained, no other lifter trained
+    assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.is_dir()) == ["hiarm", "lifter_hier", "msst"]
+    assert list(summary.columns) == ["MPJPE hier", "P-MPJPE hier", "frames"]
+    whole = pd.read_csv(run / "summary.csv", index_col="action")
+    assert summary.loc["Average", "MPJPE hier"] == pytest.approx(whole.loc["Average", "MPJPE hier"], abs=0.005)
+    with pytest.raises(HipartError, match="lifter inputs"):
+        train_all(load_config("tiny"), tiny_dataset, tmp_path / "run", progress=False, log=lines.append,
+                  lifter_inputs=("depth",))
+
+
+@pytest.mark.slow
 def test_predict_round_trip_json_and_videopose3d(pipeline_run, tiny_dataset, tmp_path):
     from hipart.data.dataset import PoseDataset
     from hipart.models.lifter import Lifter
