@@ -7,7 +7,7 @@ by the sha256 of both checkpoints and of the dataset manifest; a cache that fail
 decodes the frames it was trained on better than unseen ones, so by default (``lifter.hier_levels: sampled``) the
 training levels come from tokens sampled from its predictive distribution rather than its greedy choice; the test
 levels are always greedy, as at inference. ``gt-hier`` uses the dataset's true dense and fine levels instead.
-Evaluation: MPJPE and P-MPJPE per action on the test split (``eval.csv``).
+Evaluation: MPJPE, P-MPJPE and N-MPJPE per action on the test split (``eval.csv``).
 
 Detector confidence: a lifter built with ``lifter.confidence`` reads the frames' per-joint confidence
 (``SplitFrames.confidence``: the detector's for ``keypoints: detected``; with true keypoints 1 everywhere, as the
@@ -35,7 +35,7 @@ from hipart.coarsen.hierarchy import Hierarchy
 from hipart.data.levels import input_joints, stacked_parts
 from hipart.errors import HipartError
 from hipart.io import array_sha256, atomic_path, file_sha256, write_json_atomic
-from hipart.metrics import mpjpe, p_mpjpe, per_action_table
+from hipart.metrics import mpjpe, n_mpjpe, p_mpjpe, per_action_table
 from hipart.models.complexity import count_params_flops
 from hipart.models.hiarm import checkpoint_config
 from hipart.models.hipart import HiPART
@@ -139,11 +139,12 @@ def lift(model: Lifter, data: LiftTensors, batch_size: int = 2048) -> torch.Tens
 
 
 def evaluate_lifter(model: Lifter, data: LiftTensors, batch_size: int = 2048) -> pd.DataFrame:
-    """MPJPE and P-MPJPE (mm) per action on ``data`` plus their average over actions."""
+    """MPJPE, P-MPJPE and N-MPJPE (after the least-squares scale alone) in mm per action on ``data``, plus their
+    average over actions."""
     preds = lift(model, data, batch_size)
     names = np.array(H36M_ACTIONS)[data.action]
-    return per_action_table({"MPJPE": mpjpe(preds, data.X), "P-MPJPE": p_mpjpe(preds.double(), data.X.double())},
-                            names)
+    return per_action_table({"MPJPE": mpjpe(preds, data.X), "P-MPJPE": p_mpjpe(preds.double(), data.X.double()),
+                             "N-MPJPE": n_mpjpe(preds.double(), data.X.double())}, names)
 
 
 def train_lifter(cfg: Config, data_dir: str | Path, out_dir: str | Path, run: str | Path | None,
