@@ -49,9 +49,16 @@ class BenchRun:
     def run(self) -> Path:
         return self.layout.root
 
+    @property
+    def config_path(self) -> Path:
+        """The run's config file: its own, or a stage's for a run trained stage by stage (open() found one)."""
+        path = self.layout.config_file()
+        assert path is not None
+        return path
+
     @cached_property
     def cfg(self) -> Config:
-        return load_config(self.layout.config_file())  # open() made sure there is one
+        return load_config(self.config_path)
 
     @cached_property
     def manifest(self) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def lift_methods(bench: BenchRun) -> list[LiftMethod]:
         stage = run.stage(method.folder_name(method_settings(bench.cfg, method.name)))
         seen.add(stage)
         out.append(LiftMethod(stage.name.removeprefix("baseline_"), method.name, stage,
-                              f"hipart train {method.name} --config {run.require().config_file()} --run {run.root}"))
+                              f"hipart train {method.name} --config {bench.config_path} --run {run.root}"))
     for stage in run.baselines():
         if stage in seen or not stage.trained:
             continue

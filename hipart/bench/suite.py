@@ -51,7 +51,7 @@ def run_all(bench: BenchRun, out: str | Path, device: torch.device, settings: Su
         ("probe", lambda: run_probe(bench.data_dir, out, bench, hipart_levels=True, device=device, log=log)),
         ("codebook", lambda: run_codebook(bench, out, device=device, log=log)),
         ("qualitative", lambda: run_qualitative(bench, out, device=device, log=log)),
-        ("ablation", lambda: run_ablation(out, "paper", str(bench.layout.require().config_file()), train_ablation, bench.data_dir,
+        ("ablation", lambda: run_ablation(out, "paper", str(bench.config_path), train_ablation, bench.data_dir,
                                           settings.ablation_variants, settings.ablation_grid, progress, log)),
     ]
     for name, step in steps:
