@@ -179,13 +179,13 @@ def train_all(cfg: Config, data_dir: str | Path | None = None, out: str | Path |
     """Build the dataset when it is missing and train every stage (the lifters of ``lifter_inputs``: all three by
     default); returns the summary table (also summary.csv)."""
     run = RunLayout(out) if out is not None else RunLayout.for_config(cfg.name)
+    unknown = sorted(set(lifter_inputs) - set(LIFTER_INPUTS))
+    if unknown or not lifter_inputs:  # like unknown baseline settings, refused before any work
+        raise HipartError(f"lifter inputs {unknown or '(none)'}: give one or more of {', '.join(LIFTER_INPUTS)}")
     if with_baselines:  # unknown or mistyped baseline settings fail before any work
         for method in registered():
             method_settings(cfg, method.name)
     data = dataset_for(cfg, data_dir, progress, log)
-    unknown = sorted(set(lifter_inputs) - set(LIFTER_INPUTS))
-    if unknown or not lifter_inputs:
-        raise HipartError(f"lifter inputs {unknown or '(none)'}: give one or more of {', '.join(LIFTER_INPUTS)}")
     stages = plan(cfg, data, run, with_baselines, progress, log, lifter_inputs)
     states = check_stages(stages, run, data, force)
     if _main_process():
